@@ -1,0 +1,137 @@
+"""Emulator-only controls: powers no real Aurora API gives, for `@emulator-only` scenarios.
+
+Kill an instance's engine, stop a storage node, take down a whole AZ, put toxics on
+replication links, change the emulated DNS TTL, allow an unsafe promotion for a negative
+control. The harness reaches these through `EmulatorControlClient` (HTTP) or, in-process,
+through `Emulator.controls`; nothing else in the harness may reach around the RDS API.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from harness.emulator.api import fault
+
+if TYPE_CHECKING:
+    from harness.emulator.emulator import Emulator
+    from harness.emulator.runtime import ClusterRuntime
+
+TOXIC_TYPES = ("latency", "blackhole", "reset", "bandwidth")
+
+
+class EmulatorControls:
+    """The control actions, callable by name with JSON-able arguments."""
+
+    ACTIONS = ("status", "kill_instance", "stop_storage_node", "start_storage_node", "storage_status",
+               "az_down", "az_up", "add_toxic", "remove_toxic", "list_links", "set_dns_ttl",
+               "set_unsafe_promotion")
+
+    def __init__(self, emulator: Emulator):
+        self.emulator = emulator
+
+    def call(self, action: str, arguments: dict[str, Any]) -> Any:
+        if action not in self.ACTIONS:
+            raise LookupError(f"unknown control {action!r}; known: {', '.join(self.ACTIONS)}")
+        return getattr(self, action)(**arguments)
+
+    def _runtime(self, region: str, cluster: str) -> ClusterRuntime:
+        backend = self.emulator.backend
+        with backend.lock:
+            return backend.region(region).runtimes[backend.region(region).cluster(cluster).identifier]
+
+    def _instance_runtime(self, region: str, instance: str) -> tuple[ClusterRuntime, Any]:
+        backend = self.emulator.backend
+        with backend.lock:
+            reg = backend.region(region)
+            cluster, inst = reg.instance(instance)
+            return reg.runtimes[cluster.identifier], inst
+
+    # --- actions --------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return self.emulator.status()
+
+    def kill_instance(self, instance: str, region: str = "us-east-1") -> str:
+        """SIGKILL an instance's engine. The emulator then reacts as Aurora does."""
+        runtime, inst = self._instance_runtime(region, instance)
+        runtime.kill_instance(inst)
+        return f"killed {inst.identifier}"
+
+    def stop_storage_node(self, cluster: str, node: str, region: str = "us-east-1") -> dict[str, str]:
+        runtime = self._runtime(region, cluster)
+        runtime.engine.stop_storage_node(node)
+        return runtime.engine.storage_status()
+
+    def start_storage_node(self, cluster: str, node: str, region: str = "us-east-1") -> dict[str, str]:
+        runtime = self._runtime(region, cluster)
+        runtime.engine.start_storage_node(node)
+        return runtime.engine.storage_status()
+
+    def storage_status(self, cluster: str, region: str = "us-east-1") -> dict[str, str]:
+        return self._runtime(region, cluster).engine.storage_status()
+
+    def az_down(self, az: str, region: str = "us-east-1") -> list[str]:
+        """Lose an AZ in every cluster of the region: its storage nodes and its instances."""
+        return [runtime.cluster.identifier for runtime in self._region_runtimes(region, az) if runtime.az_down(az) or True]
+
+    def az_up(self, az: str, region: str = "us-east-1") -> list[str]:
+        return [runtime.cluster.identifier for runtime in self._region_runtimes(region, az) if runtime.az_up(az) or True]
+
+    def _region_runtimes(self, region: str, az: str) -> list[ClusterRuntime]:
+        reg = self.emulator.backend.region(region)
+        if az not in reg.availability_zones:
+            raise ValueError(f"{az} is not an availability zone of {region} ({', '.join(reg.availability_zones)})")
+        with self.emulator.backend.lock:
+            return list(reg.runtimes.values())
+
+    def list_links(self, cluster: str, region: str = "us-east-1") -> list[str]:
+        """Replication links that take toxics: 'reader:<instance>' and 'storage:<node>'."""
+        return self._runtime(region, cluster).engine.link_names()
+
+    def add_toxic(self, cluster: str, link: str, toxic: dict[str, Any], region: str = "us-east-1") -> str:
+        if toxic.get("type") not in TOXIC_TYPES:
+            raise ValueError(f"toxic type must be one of {', '.join(TOXIC_TYPES)}")
+        runtime = self._runtime(region, cluster)
+        toxic = {"name": toxic.get("name") or toxic["type"], **toxic}
+        self.emulator.fabric.add_toxic(runtime.engine.link_listener(link), toxic)
+        return toxic["name"]
+
+    def remove_toxic(self, cluster: str, link: str, name: str, region: str = "us-east-1") -> None:
+        runtime = self._runtime(region, cluster)
+        self.emulator.fabric.remove_toxic(runtime.engine.link_listener(link), name)
+
+    def set_dns_ttl(self, cluster: str, seconds: float, region: str = "us-east-1") -> float:
+        if seconds < 0:
+            raise ValueError("the DNS TTL cannot be negative")
+        self._runtime(region, cluster).dns_ttl = float(seconds)
+        return float(seconds)
+
+    def set_unsafe_promotion(self, cluster: str, enabled: bool, region: str = "us-east-1") -> bool:
+        """Negative controls only: the next failovers promote without catching up first."""
+        self._runtime(region, cluster).unsafe_promotion = bool(enabled)
+        return bool(enabled)
+
+
+class EmulatorControlClient:
+    """Calls the controls of a running emulator over HTTP (what the CLI and harness use)."""
+
+    def __init__(self, endpoint_url: str, token: str, timeout: float = 120.0):
+        self.endpoint_url, self.token, self.timeout = endpoint_url.rstrip("/"), token, timeout
+
+    def call(self, action: str, **arguments: Any) -> Any:
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/_emulator/{action}", data=json.dumps(arguments).encode(),
+            headers={"X-Gameday-Token": self.token, "Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())["result"]
+        except urllib.error.HTTPError as err:
+            detail = json.loads(err.read() or b"{}").get("error", err.reason)
+            raise fault("InvalidParameterValue", f"emulator control {action} failed: {detail}") from None
+
+    def __getattr__(self, action: str) -> Any:
+        if action not in EmulatorControls.ACTIONS:
+            raise AttributeError(action)
+        return lambda **arguments: self.call(action, **arguments)

@@ -1,0 +1,262 @@
+"""The Aurora emulator as one object: usable in-process (tests) or as the daemon's core.
+
+    with Emulator(state_dir) as emulator:
+        rds = emulator.client()          # a real boto3 RDS client pointed at it
+        rds.create_db_cluster(...)
+
+Everything it starts (fabric, engines, storage nodes) belongs to its ProcessRegistry, so
+`stop()` leaves nothing running and a SIGKILLed owner is cleaned up by its watchdog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+
+from harness.emulator.addresses import ClusterAddresses
+from harness.emulator.api import fault
+from harness.emulator.backend import RdsBackend
+from harness.emulator.controls import EmulatorControls
+from harness.emulator.engines.postgres import PgBinaries, PgCluster, PgTemplate
+from harness.emulator.fabric import FabricClient, start_fabric
+from harness.emulator.jobs import Jobs
+from harness.emulator.models import DBCluster
+from harness.emulator.processes import ProcessRegistry, sweep_orphans
+from harness.emulator.runtime import ClusterRuntime
+from harness.emulator.server import ApiServer
+
+log = logging.getLogger("harness.emulator")
+
+DEFAULT_REGION = "us-east-1"
+# Not secrets: the emulator only listens on loopback; SigV4 is still verified against them.
+DEFAULT_ACCESS_KEY = "AKIAGAMEDAYEMULATOR0"
+DEFAULT_SECRET_KEY = "gameday-emulator-not-a-secret"
+MONITOR_INTERVAL_S = 0.1
+
+
+def default_state_dir() -> Path:
+    """tmpfs when there is one: engine data and storage-node WAL then cost no disk I/O."""
+    if os.environ.get("GAMEDAY_EMULATOR_HOME"):
+        return Path(os.environ["GAMEDAY_EMULATOR_HOME"])
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    return base / f"aurora-gameday-{os.getuid()}" / "emulator"
+
+
+class Emulator:
+    """An RDS-compatible control plane over real engine processes, on loopback."""
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        *,
+        net: int = 42,
+        api_host: str = "127.0.0.1",
+        api_port: int = 0,
+        dns_ttl: float = 5.0,
+        access_key: str = DEFAULT_ACCESS_KEY,
+        secret_key: str = DEFAULT_SECRET_KEY,
+    ):
+        if not 2 <= net <= 254:
+            raise ValueError("net must be between 2 and 254 (addresses are 127.<net>.x.y)")
+        self.state_dir = Path(state_dir or default_state_dir()).resolve()
+        self.net, self.api_host, self.api_port, self.dns_ttl = net, api_host, api_port, dns_ttl
+        self.credentials = {access_key: secret_key}
+        self.access_key = access_key
+        self.control_token = secrets.token_urlsafe(24)
+        self.jobs = Jobs()
+        self.backend = RdsBackend(self)
+        self.controls = EmulatorControls(self)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pg: tuple[PgBinaries, PgTemplate] | None = None
+        self._pg_lock = threading.Lock()
+        self.started = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o755)  # engines run as another account and must traverse it
+        sweep_orphans()
+        shutil.rmtree(self.state_dir / "regions", ignore_errors=True)  # a previous run's clusters
+        self.registry = ProcessRegistry(self.state_dir)
+        self.registry.start_watchdog()
+        self.admin_password = self._persistent_secret("admin.secret")
+        socket_path = self.state_dir / "fabric.sock"
+        socket_path.unlink(missing_ok=True)
+        self.fabric_process, self.fabric = start_fabric(socket_path, self.state_dir / "fabric.log",
+                                                        env=self.registry.environment())
+        self.http = ApiServer((self.api_host, self.api_port), self)
+        self.api_port = self.http.server_address[1]
+        self._spawn_thread("api", self.http.serve_forever)
+        self._spawn_thread("monitor", self._monitor)
+        self._spawn_thread("warm-templates", self._warm_templates)
+        self._write_connection_file()
+        self.started = True
+        log.info("emulator up at %s (state %s)", self.endpoint_url, self.state_dir)
+        return self
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        self._stopping.set()
+        self.http.shutdown()
+        self.http.server_close()
+        self.jobs.wait(60)
+        with self.backend.lock:
+            runtimes = [rt for region in self.backend.regions.values() for rt in region.runtimes.values()]
+            for region in self.backend.regions.values():
+                region.clusters.clear()
+                region.runtimes.clear()
+        for runtime in runtimes:
+            try:
+                runtime.destroy()
+            except Exception:
+                log.exception("tearing down %s failed", runtime.cluster.identifier)
+        try:
+            self.fabric.shutdown()
+            self.fabric_process.wait(10)
+        except Exception:
+            self.fabric_process.kill()
+            self.fabric_process.wait()
+        self.registry.close()
+        for thread in self._threads:
+            thread.join(5)
+        (self.state_dir / "emulator.json").unlink(missing_ok=True)
+        log.info("emulator stopped")
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _spawn_thread(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=f"emulator-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _monitor(self) -> None:
+        """Aurora's own health management: restart or fail over instances that died."""
+        while not self._stopping.wait(MONITOR_INTERVAL_S):
+            with self.backend.lock:
+                runtimes = [rt for region in self.backend.regions.values() for rt in region.runtimes.values()]
+            for runtime in runtimes:
+                try:
+                    runtime.check_health()
+                except Exception:
+                    log.exception("health check of %s failed", runtime.cluster.identifier)
+
+    def _warm_templates(self) -> None:
+        try:
+            self.postgres()[1].ensure()
+        except Exception as exc:
+            log.warning("PostgreSQL template not prepared: %s", exc)
+
+    def _persistent_secret(self, name: str) -> str:
+        path = self.state_dir / name
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24))
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+
+    def _write_connection_file(self) -> None:
+        """How the CLI and harness find this emulator; readable by its owner only."""
+        path = self.state_dir / "emulator.json"
+        path.write_text(json.dumps(self.connection_info(), indent=2))
+        os.chmod(path, 0o600)
+
+    def connection_info(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "endpoint_url": self.endpoint_url,
+            "region": DEFAULT_REGION,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.credentials[self.access_key],
+            "control_token": self.control_token,
+            "state_dir": str(self.state_dir),
+            "net": self.net,
+        }
+
+    # --- wiring -----------------------------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+    def secret_for(self, access_key: str) -> str | None:
+        return self.credentials.get(access_key)
+
+    def client(self, region: str = DEFAULT_REGION, **config: Any) -> Any:
+        """A real boto3 RDS client for this emulator."""
+        return boto3.client("rds", endpoint_url=self.endpoint_url, region_name=region,
+                            aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.credentials[self.access_key], **config)
+
+    def postgres(self) -> tuple[PgBinaries, PgTemplate]:
+        with self._pg_lock:
+            if self._pg is None:
+                try:
+                    binaries = PgBinaries.find()
+                except FileNotFoundError as exc:
+                    raise fault("InternalFailure", str(exc)) from exc
+                template = PgTemplate(self.registry, binaries, self.state_dir / "templates" / "postgresql",
+                                      self.admin_password)
+                self._pg = (binaries, template)
+            return self._pg
+
+    def new_runtime(self, cluster: DBCluster, addresses: ClusterAddresses) -> ClusterRuntime:
+        binaries, template = self.postgres()
+        region = self.backend.region(cluster.region)
+        engine = PgCluster(
+            registry=self.registry, bins=binaries, template=template,
+            root=self.state_dir / "regions" / cluster.region / cluster.identifier, port=cluster.port,
+            admin_password=self.admin_password, fabric=self.fabric, link_prefix=f"c{cluster.slot}",
+            storage_link_host=addresses.storage_link, reader_link_host=addresses.reader_link,
+            region_azs=region.availability_zones,
+        )
+        return ClusterRuntime(cluster, engine, self.fabric, region.events, dns_ttl=self.dns_ttl)
+
+    # --- reporting -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Regions, clusters, instances, endpoints and storage nodes, for `gameday emulator status`."""
+        report: dict[str, Any] = {"endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
+                                  "jobs": self.jobs.running(), "regions": {}}
+        with self.backend.lock:
+            for name, region in self.backend.regions.items():
+                clusters = {}
+                for cluster in region.clusters.values():
+                    runtime = region.runtimes[cluster.identifier]
+                    clusters[cluster.identifier] = {
+                        "engine": cluster.engine,
+                        "status": cluster.status,
+                        "writer": cluster.writer_id,
+                        "endpoints": {"cluster": f"{cluster.cluster_address}:{cluster.port}",
+                                      "reader": f"{cluster.reader_address}:{cluster.port}",
+                                      **{e.identifier: f"{e.address}:{cluster.port}"
+                                         for e in cluster.custom_endpoints.values()}},
+                        "instances": {
+                            i.identifier: {"role": "writer" if i.identifier == cluster.writer_id else "reader",
+                                           "status": i.status, "az": i.availability_zone,
+                                           "endpoint": f"{i.address}:{i.port}",
+                                           "promotion_tier": i.promotion_tier}
+                            for i in cluster.instances.values()},
+                        "storage_nodes": runtime.engine.storage_status(),
+                        "dns_ttl": runtime.dns_ttl,
+                    }
+                report["regions"][name] = clusters
+        return report
+
+
+__all__ = ["DEFAULT_REGION", "Emulator", "FabricClient", "default_state_dir"]

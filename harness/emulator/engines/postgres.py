@@ -1,0 +1,589 @@
+"""Aurora PostgreSQL on real PostgreSQL processes.
+
+One postmaster per DB instance, each with its own data directory, loopback address and
+Unix socket. Readers are hot standbys that stream from the writer through a replication link
+in the fabric (so toxics can slow or cut it); the cluster volume is six storage nodes
+(see `postgres_volume`). Everything engine-specific about PostgreSQL lives here; the
+orchestrator above only asks for roles: start a writer, add a reader, fence, promote, follow.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from harness.emulator.engines.postgres_volume import (
+    NODES_PER_AZ,
+    QUORUM,
+    clear_catchup,
+    gather_catchup,
+    lsn_value,
+    segno_of,
+)
+from harness.emulator.fabric import FabricError
+from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
+
+ADMIN_USER = "rdsadmin"
+STORAGE_AZ_COUNT = 3
+
+ENGINE_SETTINGS = {
+    # Durability is the storage quorum's job; a killed process loses nothing with fsync off
+    # (the page cache survives), only a power cut would, and the emulator does not model that.
+    "fsync": "off",
+    "wal_level": "replica",
+    "wal_log_hints": "on",  # pg_rewind brings an old writer back as a reader
+    "max_wal_senders": "40",
+    "max_replication_slots": "20",
+    "wal_keep_size": "1024MB",
+    "hot_standby": "on",
+    "hot_standby_feedback": "on",
+    "wal_receiver_status_interval": "1s",
+    "wal_retrieve_retry_interval": "100ms",  # readers re-attach quickly after a writer change
+    "wal_receiver_timeout": "10s",
+    "wal_sender_timeout": "10s",
+    "recovery_target_timeline": "latest",
+    "synchronous_commit": "on",
+    "password_encryption": "scram-sha-256",
+    "log_line_prefix": "'%m [%p] '",
+    "log_min_messages": "warning",
+    "shared_buffers": "32MB",
+    "max_connections": "200",
+}
+
+TEMPLATE_SQL = [
+    "CREATE ROLE rds_superuser NOLOGIN",
+    "GRANT pg_monitor, pg_signal_backend, pg_read_all_settings, pg_read_all_stats TO rds_superuser",
+]
+PER_DATABASE_SQL = ["GRANT ALL ON SCHEMA public TO rds_superuser"]
+
+
+@dataclass(frozen=True)
+class PgBinaries:
+    """Where the PostgreSQL server programs are."""
+
+    bindir: Path
+
+    def __call__(self, program: str) -> str:
+        return str(self.bindir / program)
+
+    @staticmethod
+    def find() -> PgBinaries:
+        """PG_BINDIR, else the newest /usr/lib/postgresql/15 style install, else pg_config."""
+        candidates: list[Path] = []
+        if os.environ.get("PG_BINDIR"):
+            candidates.append(Path(os.environ["PG_BINDIR"]))
+        candidates += sorted(Path("/usr/lib/postgresql").glob("15/bin"))
+        candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+        pg_config = shutil.which("pg_config")
+        if pg_config:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+            if out:
+                candidates.append(Path(out))
+        for bindir in candidates:
+            if (bindir / "postgres").exists() and (bindir / "pg_receivewal").exists():
+                return PgBinaries(bindir)
+        raise FileNotFoundError(
+            "PostgreSQL server binaries not found (looked for postgres and pg_receivewal in "
+            "$PG_BINDIR and /usr/lib/postgresql/*/bin); run `make engines` to install them"
+        )
+
+    def version(self) -> str:
+        out = subprocess.run([self("postgres"), "--version"], capture_output=True, text=True).stdout
+        return out.strip().split()[-1]
+
+
+def quorum_setting(node_names: list[str]) -> str:
+    return f"ANY {QUORUM} ({', '.join(node_names)})"
+
+
+def storage_node_names() -> list[str]:
+    """Two storage nodes per AZ: a1 a2 b1 b2 c1 c2."""
+    return [f"sn_{az}{n}" for az in "abc"[:STORAGE_AZ_COUNT] for n in range(1, NODES_PER_AZ + 1)]
+
+
+class PgTemplate:
+    """An initdb'd data directory, built once per emulator and copied for each new cluster.
+
+    Why: initdb costs about a second; a copy costs a tenth of that, which keeps cluster
+    creation within a few seconds.
+    """
+
+    def __init__(self, registry: ProcessRegistry, bins: PgBinaries, root: Path, admin_password: str):
+        self.registry, self.bins, self.root = registry, bins, root
+        self.admin_password = admin_password
+        self.pgdata = root / "pgdata"
+        self._lock = threading.Lock()
+
+    def ensure(self) -> Path:
+        with self._lock:
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._build()
+            return self.pgdata
+
+    def _build(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        pwfile = self.root / "pwfile"
+        pwfile.write_text(self.admin_password + "\n")
+        os.chmod(pwfile, 0o600)
+        self.registry.give_to_engine_user(self.root)
+        self.registry.run(
+            [self.bins("initdb"), "-D", str(self.pgdata), "-U", ADMIN_USER, "--pwfile", str(pwfile),
+             "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-N", "-k",
+             "-E", "UTF8", "--locale=C.UTF-8"],
+            timeout=120,
+        )
+        pwfile.unlink()
+        with open(self.pgdata / "postgresql.conf", "a") as conf:
+            conf.write("\n# aurora-gameday emulator settings\n")
+            for key, value in ENGINE_SETTINGS.items():
+                conf.write(f"{key} = {value}\n")
+        (self.pgdata / "pg_hba.conf").write_text(
+            "# aurora-gameday: passwords only, never trust\n"
+            "local all all scram-sha-256\n"
+            "local replication all scram-sha-256\n"
+            "host all all 127.0.0.0/8 scram-sha-256\n"
+            "host replication all 127.0.0.0/8 scram-sha-256\n"
+        )
+        socket_dir = self.root / "sock"
+        socket_dir.mkdir()
+        self.registry.give_to_engine_user(self.root)
+        child = self.registry.spawn(
+            "template", [self.bins("postgres"), "-D", str(self.pgdata), "-c", "listen_addresses=",
+                         "-c", f"unix_socket_directories={socket_dir}", "-c", "port=5432"],
+            log_path=self.root / "build.log",
+        )
+        try:
+            _wait_postmaster(self.pgdata, child, ("ready",), timeout=30)
+            with psycopg.connect(host=str(socket_dir), port=5432, user=ADMIN_USER,
+                                 password=self.admin_password, dbname="postgres", autocommit=True) as conn:
+                for statement in TEMPLATE_SQL:
+                    conn.execute(statement)
+            for dbname in ("postgres", "template1"):
+                with psycopg.connect(host=str(socket_dir), port=5432, user=ADMIN_USER,
+                                     password=self.admin_password, dbname=dbname, autocommit=True) as conn:
+                    for statement in PER_DATABASE_SQL:
+                        conn.execute(statement)
+        finally:
+            child.stop(signal.SIGINT, timeout=30)
+            self.registry.forget(child)
+
+
+def _wait_postmaster(pgdata: Path, child: Child, states: tuple[str, ...], timeout: float) -> None:
+    """Wait until postmaster.pid reports one of `states`.
+
+    'ready' means accepting connections, read-only ones on a hot standby ('standby' is written
+    while a standby is still recovering and not yet open).
+    """
+    pidfile = pgdata / "postmaster.pid"
+
+    def reached() -> bool:
+        if not child.alive():
+            raise CommandError(f"postgres exited while starting:\n{child.log_tail()}")
+        try:
+            lines = pidfile.read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) >= 8 and int(lines[0]) == child.pid and lines[7].strip() in states
+
+    wait_until(reached, timeout, what=f"postgres in {pgdata} to accept connections")
+
+
+@dataclass
+class PgInstance:
+    """The engine side of one DB instance: its postmaster, data directory and addresses."""
+
+    identifier: str
+    root: Path
+    host: str  # the engine's own loopback address
+    port: int
+    child: Child | None = None
+    role: str = "reader"  # writer | reader
+
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "pgdata"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "sock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "engine.log"
+
+    def target(self) -> dict[str, object]:
+        """How the fabric reaches this engine."""
+        return {"id": self.identifier, "host": self.host, "port": self.port}
+
+    def alive(self) -> bool:
+        return self.child is not None and self.child.alive()
+
+
+@dataclass
+class PgCluster:
+    """Engine side of one Aurora PostgreSQL cluster: instances, storage nodes, links."""
+
+    # Aurora PostgreSQL restarts the readers when the writer reboots (USER_RebootInstance).
+    restarts_readers_with_writer = True
+
+    registry: ProcessRegistry
+    bins: PgBinaries
+    template: PgTemplate
+    root: Path
+    port: int
+    admin_password: str
+    fabric: object  # FabricClient
+    link_prefix: str
+    storage_link_host: callable  # type: ignore[valid-type]  # node index -> loopback address
+    reader_link_host: callable  # type: ignore[valid-type]  # instance slot -> loopback address
+    region_azs: list[str] = field(default_factory=list)  # storage AZ a/b/c of the node names
+    instances: dict[str, PgInstance] = field(default_factory=dict)
+    slots: dict[str, int] = field(default_factory=dict)  # instance -> address slot
+    storage_nodes: dict[str, Child | None] = field(default_factory=dict)
+    stopped_nodes: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.volume_dir = self.root / "volume"
+        self.catchup_dir = self.volume_dir / "catchup"
+        self.passfile = self.root / "pgpass"
+        self.node_names = storage_node_names()
+        self.writer_id: str | None = None
+        self._node_lock = threading.RLock()
+        for name in self.node_names:
+            (self.volume_dir / name).mkdir(parents=True, exist_ok=True)
+            self.storage_nodes.setdefault(name, None)
+        clear_catchup(self.catchup_dir)
+        self.passfile.write_text(f"*:*:*:{ADMIN_USER}:{self.admin_password}\n")
+        os.chmod(self.passfile, 0o600)
+        self.registry.give_to_engine_user(self.root)
+
+    # --- addresses and links -----------------------------------------------------------------
+    def _link_name(self, kind: str, name: str) -> str:
+        return f"{self.link_prefix}-link-{kind}-{name}"
+
+    def link_names(self) -> list[str]:
+        """Replication links that take toxics, as users name them."""
+        readers = [f"reader:{i}" for i in self.instances if i != self.writer_id]
+        return readers + [f"storage:{n}" for n in self.node_names]
+
+    def link_listener(self, link: str) -> str:
+        kind, _, name = link.partition(":")
+        if kind == "reader" and name in self.instances and name != self.writer_id:
+            return self._link_name("rd", name)
+        if kind == "storage" and name in self.node_names:
+            return self._link_name("sn", name)
+        raise KeyError(f"no replication link {link!r}; the links are {', '.join(self.link_names())}")
+
+    def storage_nodes_in(self, az: str) -> list[str]:
+        """The two storage nodes of an AZ (nodes sn_a*, sn_b*, sn_c* live in the region's AZs in order)."""
+        index = self.region_azs.index(az)
+        return [n for n in self.node_names if n[3] == "abc"[index]]
+
+    def _route_links_to(self, writer: PgInstance) -> None:
+        """Point every replication link (readers and storage nodes) at the writer's engine."""
+        route = {"targets": [writer.target()], "policy": "first", "stale": None}
+        for index, name in enumerate(self.node_names):
+            self.fabric.set_listener(self._link_name("sn", name), self.storage_link_host(index), self.port, route)
+        for instance in self.instances.values():
+            if instance.identifier != writer.identifier:
+                self.fabric.set_listener(self._link_name("rd", instance.identifier),
+                                         self.reader_link_host(self._slot(instance)), self.port, route)
+
+    def _slot(self, instance: PgInstance) -> int:
+        return self.slots[instance.identifier]
+
+    # --- instances ---------------------------------------------------------------------------
+    def new_instance(self, identifier: str, slot: int, host: str) -> PgInstance:
+        instance = PgInstance(identifier, self.root / "instances" / identifier, host, self.port)
+        instance.root.mkdir(parents=True, exist_ok=True)
+        instance.socket_dir.mkdir(exist_ok=True)
+        self.instances[identifier] = instance
+        self.slots[identifier] = slot
+        return instance
+
+    def _postgres_argv(self, instance: PgInstance) -> list[str]:
+        """Instance-specific settings go on the command line: pg_rewind and pg_basebackup copy
+        the source's configuration files, so nothing that differs per instance may live there."""
+        settings = {
+            "listen_addresses": instance.host,
+            "port": str(self.port),
+            "unix_socket_directories": str(instance.socket_dir),
+            "cluster_name": instance.identifier,
+            "synchronous_standby_names": quorum_setting(self.node_names),
+            "restore_command": f"test -f '{self.catchup_dir}/%f' && cp '{self.catchup_dir}/%f' '%p'",
+        }
+        argv = [self.bins("postgres"), "-D", str(instance.pgdata)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        return argv
+
+    def _start(self, instance: PgInstance, *, standby: bool, timeout: float = 60) -> None:
+        signal_file = instance.pgdata / "standby.signal"
+        if standby:
+            signal_file.touch()
+            self._write_primary_conninfo(instance)
+        else:
+            signal_file.unlink(missing_ok=True)
+            (instance.pgdata / "postgresql.auto.conf").write_text("# managed by aurora-gameday\n")
+        self.registry.give_to_engine_user(instance.root)
+        instance.child = self.registry.spawn(
+            instance.identifier, self._postgres_argv(instance), log_path=instance.log_path
+        )
+        instance.role = "reader" if standby else "writer"
+        _wait_postmaster(instance.pgdata, instance.child, ("ready",), timeout)
+
+    def _write_primary_conninfo(self, instance: PgInstance) -> None:
+        """Readers always stream through their own link address; the link follows the writer."""
+        conninfo = (
+            f"host={self.reader_link_host(self._slot(instance))} port={self.port} user={ADMIN_USER} "
+            f"passfile={self.passfile} application_name={instance.identifier} connect_timeout=2"
+        )
+        (instance.pgdata / "postgresql.auto.conf").write_text(
+            f"# managed by aurora-gameday\nprimary_conninfo = '{conninfo}'\n"
+        )
+
+    def admin(self, instance: PgInstance, dbname: str = "postgres", timeout: int = 5) -> psycopg.Connection:
+        return psycopg.connect(host=str(instance.socket_dir), port=self.port, user=ADMIN_USER,
+                               password=self.admin_password, dbname=dbname, autocommit=True,
+                               connect_timeout=timeout)
+
+    def start_first_writer(self, instance: PgInstance, master_user: str, master_password: str,
+                           database: str | None) -> None:
+        """Bring up the cluster's first writer on a copy of the template (or the resting volume)."""
+        resting = self.volume_dir / "pgdata"
+        if resting.exists():
+            shutil.move(str(resting), instance.pgdata)
+            fresh = False
+        else:
+            self.registry.run(["cp", "-a", str(self.template.ensure()), str(instance.pgdata)],
+                              as_engine_user=False)
+            fresh = True
+        self._start(instance, standby=False)
+        self.writer_id = instance.identifier
+        self._route_links_to(instance)
+        self.start_storage_nodes()
+        if fresh:
+            self._create_master_user(instance, master_user, master_password, database)
+
+    def _create_master_user(self, writer: PgInstance, user: str, password: str, database: str | None) -> None:
+        with self.admin(writer) as conn:
+            verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {} IN ROLE rds_superuser")
+                         .format(sql.Identifier(user), sql.Literal(verifier)))
+            if database and database != "postgres":
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database),
+                                                                            sql.Identifier(user)))
+
+    def set_master_password(self, user: str, password: str) -> None:
+        writer = self.instances[self.writer_id]  # type: ignore[index]
+        with self.admin(writer) as conn:
+            verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(verifier)))
+
+    def add_reader(self, instance: PgInstance) -> None:
+        """A new reader: a base backup of the writer, started as a hot standby."""
+        writer = self.instances[self.writer_id]  # type: ignore[index]
+        shutil.rmtree(instance.pgdata, ignore_errors=True)
+        self.registry.give_to_engine_user(instance.root)
+        self.registry.run(
+            [self.bins("pg_basebackup"), "-D", str(instance.pgdata), "-h", str(writer.socket_dir),
+             "-p", str(self.port), "-U", ADMIN_USER, "-X", "stream", "-c", "fast", "--no-sync"],
+            env={"PGPASSFILE": str(self.passfile)}, timeout=300,
+        )
+        self._route_links_to(writer)
+        self._start(instance, standby=True)
+
+    # --- process control -----------------------------------------------------------------------
+    def stop(self, instance: PgInstance, mode: str = "fast", timeout: float = 30) -> None:
+        """mode: smart | fast | immediate | kill."""
+        if instance.child is None:
+            return
+        sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT,
+               "kill": signal.SIGKILL}[mode]
+        instance.child.stop(sig, timeout=timeout)
+        self.registry.forget(instance.child)
+
+    def restart(self, instance: PgInstance, *, as_writer: bool) -> None:
+        """Reboot in place: the same role afterwards, no failover."""
+        self.stop(instance, "fast")
+        self._start(instance, standby=not as_writer)
+        if as_writer:
+            self.start_storage_nodes()
+
+    def remove(self, instance: PgInstance, keep_as_volume: bool) -> None:
+        self.stop(instance, "fast")
+        if keep_as_volume:
+            shutil.move(str(instance.pgdata), self.volume_dir / "pgdata")
+        self._remove_link(self._link_name("rd", instance.identifier))
+        shutil.rmtree(instance.root, ignore_errors=True)
+        self.instances.pop(instance.identifier, None)
+        self.slots.pop(instance.identifier, None)
+        if keep_as_volume:
+            self.stop_storage_nodes()
+            self.writer_id = None
+
+    # --- storage nodes -------------------------------------------------------------------------
+    def start_storage_nodes(self) -> None:
+        with self._node_lock:
+            for index, name in enumerate(self.node_names):
+                if name not in self.stopped_nodes:
+                    self._start_node(index, name)
+
+    def _start_node(self, index: int, name: str) -> None:
+        child = self.storage_nodes.get(name)
+        if child is not None and child.alive():
+            return
+        conninfo = (f"host={self.storage_link_host(index)} port={self.port} user={ADMIN_USER} "
+                    f"passfile={self.passfile} application_name={name} connect_timeout=2")
+        self.storage_nodes[name] = self.registry.spawn(
+            f"storage-{name}",
+            [self.bins("pg_receivewal"), "-D", str(self.volume_dir / name), "--synchronous", "-n",
+             "-d", conninfo],
+            log_path=self.volume_dir / f"{name}.log",
+        )
+
+    def stop_storage_nodes(self) -> None:
+        with self._node_lock:
+            for name, child in self.storage_nodes.items():
+                if child is not None:
+                    child.stop(signal.SIGTERM, timeout=5)
+                    self.registry.forget(child)
+                    self.storage_nodes[name] = None
+
+    def stop_storage_node(self, name: str) -> None:
+        """Emulator-only control: the node stops acknowledging until started again."""
+        with self._node_lock:
+            self._check_node(name)
+            self.stopped_nodes.add(name)
+            child = self.storage_nodes.get(name)
+            if child is not None:
+                child.stop(signal.SIGKILL)
+                self.registry.forget(child)
+                self.storage_nodes[name] = None
+
+    def start_storage_node(self, name: str) -> None:
+        with self._node_lock:
+            self._check_node(name)
+            self.stopped_nodes.discard(name)
+            if self.writer_id is not None and self.alive(self.instances[self.writer_id]):
+                self._start_node(self.node_names.index(name), name)
+
+    def _check_node(self, name: str) -> None:
+        if name not in self.node_names:
+            raise KeyError(f"no storage node {name!r}; the nodes are {', '.join(self.node_names)}")
+
+    def revive_storage_nodes(self) -> list[str]:
+        """Restart nodes that exited on their own (a dropped link): the monitor calls this."""
+        restarted = []
+        with self._node_lock:
+            writer = self.instances.get(self.writer_id or "")
+            if writer is None or not self.alive(writer):
+                return restarted
+            for index, name in enumerate(self.node_names):
+                child = self.storage_nodes.get(name)
+                if name not in self.stopped_nodes and (child is None or not child.alive()):
+                    if child is not None:
+                        self.registry.forget(child)
+                    self._start_node(index, name)
+                    restarted.append(name)
+        return restarted
+
+    def storage_status(self) -> dict[str, str]:
+        status = {}
+        for name in self.node_names:
+            child = self.storage_nodes.get(name)
+            status[name] = "stopped" if name in self.stopped_nodes else (
+                "running" if child is not None and child.alive() else "down")
+        return status
+
+    # --- failover mechanics --------------------------------------------------------------------
+    def alive(self, instance: PgInstance) -> bool:
+        return instance.alive()
+
+    def fence(self, old_writer: PgInstance) -> None:
+        """Stop the old writer at once; nothing it writes from now on can be acknowledged."""
+        self.stop(old_writer, "immediate", timeout=10)
+        self.stop_storage_nodes()
+
+    def promote(self, target: PgInstance, *, safe: bool = True) -> str:
+        """Make `target` the writer; returns the LSN where its new timeline forked.
+
+        Safe promotion first hands the target the most complete WAL any storage node holds,
+        which includes every quorum-acknowledged commit. Unsafe promotion (emulator-only, for
+        negative controls) skips that, so acknowledged commits really can be lost.
+        """
+        with self.admin(target) as conn:
+            replayed = conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()[0]
+            if safe:
+                gather_catchup([self.volume_dir / n for n in self.node_names], self.catchup_dir,
+                               segno_of(str(replayed)))
+            promoted = conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]
+        clear_catchup(self.catchup_dir)
+        if not promoted:
+            raise CommandError(f"{target.identifier} did not finish promotion within 60 s")
+        target.role = "writer"
+        self.writer_id = target.identifier
+        self._route_links_to(target)
+        self.start_storage_nodes()
+        return self._fork_lsn(target)
+
+    def _fork_lsn(self, writer: PgInstance) -> str:
+        histories = sorted((writer.pgdata / "pg_wal").glob("*.history"))
+        last_line = histories[-1].read_text().strip().splitlines()[-1]
+        return last_line.split()[1]
+
+    def follow(self, reader: PgInstance, fork_lsn: str | None) -> None:
+        """Make a running reader follow the current writer.
+
+        Its link already points at the new writer; a reader that had received WAL past the
+        fork point cannot follow the new timeline and is rewound first.
+        """
+        if fork_lsn is not None and self.alive(reader):
+            try:
+                with self.admin(reader, timeout=3) as conn:
+                    received = conn.execute(
+                        "SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())").fetchone()[0]
+            except psycopg.Error:
+                received = None
+            if received is not None and lsn_value(str(received)) <= lsn_value(fork_lsn):
+                return  # its walreceiver re-attaches through the re-routed link by itself
+        self.rejoin(reader)
+
+    def rejoin(self, instance: PgInstance) -> None:
+        """Bring an instance back as a reader of the current writer (pg_rewind when diverged)."""
+        writer = self.instances[self.writer_id]  # type: ignore[index]
+        self.stop(instance, "fast")
+        self.registry.run(
+            [self.bins("pg_rewind"), "-D", str(instance.pgdata),
+             f"--source-server=host={writer.socket_dir} port={self.port} user={ADMIN_USER} "
+             f"passfile={self.passfile} dbname=postgres"],
+            timeout=600,
+        )
+        self._route_links_to(writer)
+        self._start(instance, standby=True)
+
+    def destroy(self) -> None:
+        self.stop_storage_nodes()
+        for instance in list(self.instances.values()):
+            self.stop(instance, "immediate", timeout=10)
+        for name in self.node_names:
+            self._remove_link(self._link_name("sn", name))
+        for identifier in list(self.instances):
+            self._remove_link(self._link_name("rd", identifier))
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _remove_link(self, listener: str) -> None:
+        """Links exist only once a writer does; removing one that never existed is fine."""
+        try:
+            self.fabric.remove_listener(listener)
+        except FabricError:
+            pass

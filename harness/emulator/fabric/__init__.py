@@ -1,0 +1,10 @@
+"""The emulator's network fabric: every endpoint and replication link as a TCP proxy.
+
+All proxies run in one separate process (``server.py``) so forwarding does not
+compete with the control plane's threads; ``FabricClient`` drives it over a
+Unix socket with Toxiproxy-style toxics (latency, blackhole, reset, bandwidth).
+"""
+
+from harness.emulator.fabric.client import FabricClient, FabricError, start_fabric
+
+__all__ = ["FabricClient", "FabricError", "start_fabric"]

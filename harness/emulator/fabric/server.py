@@ -1,0 +1,816 @@
+"""The fabric process: every emulated endpoint and replication link as a TCP proxy.
+
+Run as ``python -m harness.emulator.fabric.server --control /path/fabric.sock``.
+All proxies share one event loop in one process so forwarding never competes
+with the control plane's Python threads for the GIL.  The process is driven by
+newline-delimited JSON over a Unix socket (see ``client.py``).
+
+Forwarding uses asyncio Protocols rather than streams (fewer copies and
+coroutine hops per chunk); a chunk is written straight through unless a toxic
+or a backlog forces it through the direction's delay queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import logging
+import math
+import os
+import random
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from harness.emulator.fabric.toxics import (
+    DOWNSTREAM,
+    PASSTHROUGH,
+    UPSTREAM,
+    DirectionPlan,
+    LatencyClock,
+    Pacer,
+    Toxic,
+    ToxicityDice,
+    build_plan,
+    parse_toxic,
+)
+
+log = logging.getLogger("fabric")
+
+CONNECT_TIMEOUT_S = 2.0
+QUEUE_HIGH = 1 << 20  # pause the source while this much sits in a delay queue
+QUEUE_LOW = 1 << 18
+CONTROL_LINE_LIMIT = 1 << 20
+_RST_LINGER = struct.pack("ii", 1, 0)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@dataclass(frozen=True)
+class Target:
+    """An upstream: a TCP address or a Unix socket path, named by instance id."""
+
+    id: str
+    host: str | None = None
+    port: int | None = None
+    unix: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    targets: tuple[Target, ...]
+    policy: str = "first"
+    stale_targets: tuple[Target, ...] = ()
+    stale_seconds: float = 0.0
+
+
+def _parse_target(raw: object) -> Target:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise ValueError(f"target must be an object with a string 'id', got {raw!r}")
+    if "unix" in raw:
+        if not isinstance(raw["unix"], str) or not raw["unix"]:
+            raise ValueError(f"target {raw['id']!r}: 'unix' must be a path")
+        return Target(id=raw["id"], unix=raw["unix"])
+    host, port = raw.get("host"), raw.get("port")
+    if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+        raise ValueError(f"target {raw['id']!r} needs 'host' and integer 'port', or 'unix'")
+    if not 0 < port < 65536:
+        raise ValueError(f"target {raw['id']!r}: port {port} out of range")
+    return Target(id=raw["id"], host=host, port=port)
+
+
+def parse_route(raw: object) -> Route:
+    """Validate a route object from JSON (raises ValueError)."""
+    if not isinstance(raw, dict):
+        raise ValueError("route must be an object")
+    targets = raw.get("targets", [])
+    if not isinstance(targets, list):
+        raise ValueError("route.targets must be a list")
+    policy = raw.get("policy", "first")
+    if policy not in ("first", "round_robin"):
+        raise ValueError(f"route.policy must be 'first' or 'round_robin', got {policy!r}")
+    stale = raw.get("stale")
+    stale_targets: tuple[Target, ...] = ()
+    stale_seconds = 0.0
+    if stale is not None:
+        if not isinstance(stale, dict) or not isinstance(stale.get("targets"), list):
+            raise ValueError("route.stale must be null or {targets: [...], seconds: n}")
+        seconds = stale.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+            0 <= seconds < math.inf
+        ):
+            raise ValueError("route.stale.seconds must be a non-negative number")
+        stale_targets = tuple(_parse_target(t) for t in stale["targets"])
+        stale_seconds = float(seconds)
+    return Route(
+        targets=tuple(_parse_target(t) for t in targets),
+        policy=policy,
+        stale_targets=stale_targets,
+        stale_seconds=stale_seconds,
+    )
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _reset_transport(transport: asyncio.BaseTransport | None) -> None:
+    """Close with a TCP RST (SO_LINGER 0), as a crashed or partitioned host would look."""
+    if transport is None or transport.is_closing():
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_LINGER)
+        except OSError:
+            pass
+    transport.abort()
+
+
+def _nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+class Direction:
+    """One byte stream of a proxied connection (client→server or server→client).
+
+    Chunks go straight to ``dest`` while nothing is queued and no toxic is
+    active; otherwise they wait in a FIFO with delivery times, which keeps
+    order even when a toxic is removed while chunks are still queued.
+    """
+
+    def __init__(self, conn: Connection, kind: str) -> None:
+        self.conn = conn
+        self.kind = kind
+        self.source: asyncio.Transport | None = None
+        self.dest: asyncio.Transport | None = None
+        self.plan: DirectionPlan = PASSTHROUGH
+        self.queue: collections.deque[list[Any]] = collections.deque()  # [ready_at, bytes]
+        self.queued = 0
+        self.clock = LatencyClock(conn.listener.fabric.rng)
+        self.pacer: Pacer | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.dest_paused = False
+        self.pauses: set[str] = set()
+        self.eof = False
+        self.done = False
+
+    # -- input side
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        if self.plan.passthrough and not self.queue and self.dest is not None:
+            self._emit(data)
+            return
+        if self.plan.blackhole:
+            return
+        loop = self.conn.loop
+        ready = self.clock.schedule(loop.time(), self.plan.latency_s, self.plan.jitter_s)
+        self.queue.append([ready, data])
+        self.queued += len(data)
+        if self.queued > QUEUE_HIGH:
+            self.pause_source("queue")
+        if self.dest is None:
+            # Early bytes while the upstream connects are kept; stop reading more.
+            # (Pausing here, not in connection_made: uvloop ignores a pause there.)
+            self.pause_source("connecting")
+        if self.timer is None:
+            self.pump()
+
+    def finish(self) -> None:
+        """The source sent EOF: deliver what is queued, then pass the EOF on."""
+        self.eof = True
+        if not self.queue and self.dest is not None:
+            self._complete()
+
+    def abandon(self) -> None:
+        """The destination is gone: drop everything still queued."""
+        self._cancel_timer()
+        self.queue.clear()
+        self.queued = 0
+        self.done = True
+
+    # -- output side
+    def set_plan(self, plan: DirectionPlan) -> None:
+        if plan.rate_bytes is None:
+            self.pacer = None
+        elif self.pacer is None or self.pacer.rate_bytes != plan.rate_bytes:
+            self.pacer = Pacer(plan.rate_bytes)
+        self.plan = plan
+        if self.queue:
+            self._cancel_timer()
+            self.pump()
+
+    def pump(self) -> None:
+        """Deliver every queued chunk that is due; re-arm a timer for the rest."""
+        self.timer = None
+        if self.dest is None or self.done:
+            return
+        loop = self.conn.loop
+        now = loop.time()
+        while self.queue and not self.dest_paused:
+            entry = self.queue[0]
+            ready, data = entry
+            if ready > now:
+                self.timer = loop.call_at(ready, self.pump)
+                return
+            if self.pacer is not None:
+                count, retry_at = self.pacer.admit(len(data), now)
+                if count == 0:
+                    if retry_at < math.inf:
+                        self.timer = loop.call_at(retry_at, self.pump)
+                    return  # rate 0: held until the plan changes
+                if count < len(data):
+                    entry[1] = data[count:]
+                    data = data[:count]
+                else:
+                    self.queue.popleft()
+            else:
+                self.queue.popleft()
+            self.queued -= len(data)
+            self._emit(data)
+        if self.queued < QUEUE_LOW:
+            self.resume_source("queue")
+        if not self.queue and self.eof:
+            self._complete()
+
+    def _emit(self, data: bytes) -> None:
+        assert self.dest is not None
+        self.dest.write(data)
+        self.conn.listener.count(self.kind, len(data))
+
+    def _complete(self) -> None:
+        if not self.done:
+            self.done = True
+            self.conn.direction_done(self)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    # -- flow control: the source is read only while nothing asks it to pause
+    def dest_pause(self) -> None:
+        self.dest_paused = True
+        self.pause_source("dest")
+
+    def dest_resume(self) -> None:
+        self.dest_paused = False
+        self.resume_source("dest")
+        if self.queue and self.timer is None:
+            self.pump()
+
+    def pause_source(self, reason: str) -> None:
+        if not self.pauses and self.source is not None and not self.source.is_closing():
+            self.source.pause_reading()
+        self.pauses.add(reason)
+
+    def resume_source(self, reason: str) -> None:
+        if reason not in self.pauses:
+            return
+        self.pauses.discard(reason)
+        if not self.pauses and self.source is not None and not self.source.is_closing():
+            self.source.resume_reading()
+
+
+class Connection:
+    """A client connection and its upstream, with one Direction per byte stream."""
+
+    def __init__(self, listener: Listener, client: asyncio.Transport, target: Target) -> None:
+        self.listener = listener
+        self.loop = listener.fabric.loop
+        self.client = client
+        self.target = target
+        self.upstream: asyncio.Transport | None = None
+        self.up = Direction(self, UPSTREAM)
+        self.down = Direction(self, DOWNSTREAM)
+        self.up.source = client
+        self.down.dest = client
+        self.dice = ToxicityDice(listener.fabric.rng)
+        self.reset_timers: dict[int, asyncio.TimerHandle] = {}
+        self.closed = False
+        self.connect_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        _nodelay(self.client)
+        self.refresh_toxics()
+        self.connect_task = self.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        target = self.target
+        try:
+            factory = lambda: UpstreamProtocol(self)  # noqa: E731
+            if target.unix is not None:
+                coro: Awaitable[Any] = self.loop.create_unix_connection(factory, target.unix)
+            else:
+                coro = self.loop.create_connection(factory, target.host, target.port)
+            await asyncio.wait_for(coro, CONNECT_TIMEOUT_S)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.connect_task = None  # we are that task; do not cancel ourselves
+            self.listener.fabric.warn_connect(self.listener.name, target, exc)
+            self.reset()
+
+    def attach_upstream(self, transport: asyncio.Transport) -> None:
+        if self.closed:
+            _reset_transport(transport)
+            return
+        _nodelay(transport)
+        self.upstream = transport
+        self.up.dest = transport
+        self.down.source = transport
+        self.up.resume_source("connecting")
+        self.up.pump()  # whatever (and any EOF) arrived while connecting
+
+    def refresh_toxics(self) -> None:
+        """Re-evaluate the listener's toxics; they apply to live connections too."""
+        toxics = list(self.listener.toxics.values())
+        self.dice.retain(t.uid for t in toxics)
+        active = [t for t in toxics if self.dice.applies(t)]
+        self.up.set_plan(build_plan(active, UPSTREAM))
+        self.down.set_plan(build_plan(active, DOWNSTREAM))
+        resets = {t.uid: t for t in active if t.type == "reset"}
+        for uid in [uid for uid in self.reset_timers if uid not in resets]:
+            self.reset_timers.pop(uid).cancel()
+        for uid, toxic in resets.items():
+            if uid not in self.reset_timers:
+                delay = toxic.attributes["timeout_ms"] / 1000.0
+                self.reset_timers[uid] = self.loop.call_later(delay, self.reset)
+
+    def direction_done(self, direction: Direction) -> None:
+        """Half-close: pass the EOF on; once both ways are done, close for good."""
+        if self.closed:
+            return
+        dest = direction.dest
+        if self.up.done and self.down.done:
+            self._finish(graceful=True)
+        elif dest is not None and not dest.is_closing():
+            if dest.can_write_eof():
+                dest.write_eof()
+            else:
+                self._finish(graceful=True)
+
+    def side_lost(self, side: str, exc: Exception | None) -> None:
+        """One transport went away; mirror a reset as a reset, a close as a close."""
+        if self.closed:
+            return
+        if exc is not None:
+            self.reset()
+            return
+        outgoing, incoming = (self.up, self.down) if side == "client" else (self.down, self.up)
+        incoming.abandon()
+        if outgoing.queue and not outgoing.done:
+            outgoing.finish()  # flush what the departed side already sent
+        else:
+            self._finish(graceful=True)
+
+    def reset(self) -> None:
+        """Kill both sides with RST (drop, reset toxic, failed upstream)."""
+        self._finish(graceful=False)
+
+    def _finish(self, *, graceful: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.listener.forget(self)
+        for timer in self.reset_timers.values():
+            timer.cancel()
+        self.reset_timers.clear()
+        self.up.abandon()
+        self.down.abandon()
+        if self.connect_task is not None and not self.connect_task.done():
+            self.connect_task.cancel()
+        for transport in (self.client, self.upstream):
+            if transport is None:
+                continue
+            if graceful:
+                transport.close()
+            else:
+                _reset_transport(transport)
+
+
+class ClientProtocol(asyncio.Protocol):
+    """The accepted (client-facing) side of a proxied connection."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.conn: Connection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.conn = self.listener.accept(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn is not None:
+            self.conn.up.feed(data)
+
+    def eof_received(self) -> bool:
+        if self.conn is not None:
+            self.conn.up.finish()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.conn.side_lost("client", exc)
+
+    def pause_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.down.dest_pause()
+
+    def resume_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.down.dest_resume()
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """The server-facing side of a proxied connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.conn.attach_upstream(transport)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.down.feed(data)
+
+    def eof_received(self) -> bool:
+        self.conn.down.finish()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.side_lost("upstream", exc)
+
+    def pause_writing(self) -> None:
+        self.conn.up.dest_pause()
+
+    def resume_writing(self) -> None:
+        self.conn.up.dest_resume()
+
+
+# --------------------------------------------------------------------------- listeners
+
+
+def _listen_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Listener:
+    """One endpoint: a listening socket, its route, toxics, connections and counters."""
+
+    def __init__(self, fabric: Fabric, name: str) -> None:
+        self.fabric = fabric
+        self.name = name
+        self.host = ""
+        self.port = 0
+        self.server: asyncio.AbstractServer | None = None
+        self.route = Route(targets=())
+        self.stale_until = 0.0
+        self.rr = 0
+        self.conns: set[Connection] = set()
+        self.toxics: dict[str, Toxic] = {}
+        self.accepted = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+
+    async def bind(self, host: str, port: int) -> None:
+        """(Re)bind; live connections survive a rebind, only the listening socket moves."""
+        try:
+            sock = _listen_socket(host, port)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise ValueError(f"cannot bind {host}:{port}: {reason}") from None
+        server = await self.fabric.loop.create_server(
+            lambda: ClientProtocol(self), sock=sock, backlog=1024
+        )
+        if self.server is not None:
+            self.server.close()
+        self.server = server
+        self.host, self.port = host, sock.getsockname()[1]
+
+    def set_route(self, route: Route) -> None:
+        self.route = route
+        self.stale_until = time.monotonic() + route.stale_seconds if route.stale_targets else 0.0
+
+    def pick(self) -> Target | None:
+        route = self.route
+        targets = route.targets
+        if route.stale_targets and time.monotonic() < self.stale_until:
+            targets = route.stale_targets
+        if not targets:
+            return None
+        if route.policy == "round_robin":
+            self.rr += 1
+            return targets[(self.rr - 1) % len(targets)]
+        return targets[0]
+
+    def accept(self, transport: asyncio.Transport) -> Connection | None:
+        self.accepted += 1
+        target = self.pick()
+        if target is None:
+            _reset_transport(transport)
+            return None
+        conn = Connection(self, transport, target)
+        self.conns.add(conn)
+        conn.start()
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        self.conns.discard(conn)
+
+    def count(self, kind: str, nbytes: int) -> None:
+        if kind == UPSTREAM:
+            self.bytes_up += nbytes
+        else:
+            self.bytes_down += nbytes
+
+    def toxics_changed(self) -> None:
+        for conn in list(self.conns):
+            conn.refresh_toxics()
+
+    def drop(self, target_id: str) -> int:
+        victims = [c for c in self.conns if c.target.id == target_id]
+        for conn in victims:
+            conn.reset()
+        return len(victims)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for conn in list(self.conns):
+            conn.reset()
+
+    def stats(self) -> dict[str, Any]:
+        by_target: dict[str, int] = {}
+        for conn in self.conns:
+            by_target[conn.target.id] = by_target.get(conn.target.id, 0) + 1
+        return {
+            "name": self.name,
+            "host": self.host,
+            "port": self.port,
+            "active": len(self.conns),
+            "accepted": self.accepted,
+            "bytes_up": self.bytes_up,
+            "bytes_down": self.bytes_down,
+            "by_target": by_target,
+        }
+
+
+# --------------------------------------------------------------------------- control
+
+
+def _field(req: dict[str, Any], key: str, kind: type = str) -> Any:
+    value = req.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ValueError(f"missing or invalid {key!r} (expected {kind.__name__})")
+    return value
+
+
+class Fabric:
+    """All listeners plus the JSON control interface that manipulates them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.rng = random.Random()
+        self.listeners: dict[str, Listener] = {}
+        self.stopping = asyncio.Event()
+        self._warned: dict[tuple[str, str], float] = {}
+        self.ops: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            "ping": self.op_ping,
+            "set_listener": self.op_set_listener,
+            "set_route": self.op_set_route,
+            "remove_listener": self.op_remove_listener,
+            "drop": self.op_drop,
+            "add_toxic": self.op_add_toxic,
+            "remove_toxic": self.op_remove_toxic,
+            "list_toxics": self.op_list_toxics,
+            "reset_toxics": self.op_reset_toxics,
+            "stats": self.op_stats,
+            "shutdown": self.op_shutdown,
+        }
+
+    def warn_connect(self, listener: str, target: Target, exc: BaseException) -> None:
+        """Log upstream connect failures at most once a second per (listener, target)."""
+        key = (listener, target.id)
+        now = time.monotonic()
+        if now - self._warned.get(key, -math.inf) >= 1.0:
+            self._warned[key] = now
+            where = target.unix or f"{target.host}:{target.port}"
+            reason = type(exc).__name__ if not str(exc) else str(exc)
+            log.warning("%s: upstream %s (%s) unreachable: %s", listener, target.id, where, reason)
+
+    def listener(self, req: dict[str, Any], key: str = "name") -> Listener:
+        name = _field(req, key)
+        found = self.listeners.get(name)
+        if found is None:
+            raise ValueError(f"no listener named {name!r}")
+        return found
+
+    async def handle(self, line: bytes) -> dict[str, Any]:
+        """Answer one request line; never raises (bad input is an error reply)."""
+        try:
+            req = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return {"ok": False, "error": f"bad JSON: {exc}"}
+        if not isinstance(req, dict):
+            return {"ok": False, "error": "request must be a JSON object"}
+        op = req.get("op")
+        handler = self.ops.get(op) if isinstance(op, str) else None
+        if handler is None:
+            return {"ok": False, "error": f"unknown op {op!r} (known: {', '.join(self.ops)})"}
+        try:
+            result = await handler(req)
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a bug, but the fabric must keep serving
+            log.exception("op %s failed", op)
+            return {"ok": False, "error": f"internal error in {op}: {type(exc).__name__}: {exc}"}
+        return {"ok": True, **result}
+
+    async def op_ping(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"pid": os.getpid()}
+
+    async def op_set_listener(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = _field(req, "name")
+        host = _field(req, "host")
+        port = _field(req, "port", int)
+        if not 0 <= port < 65536:
+            raise ValueError(f"port {port} out of range")
+        route = parse_route(req.get("route", {}))
+        listener = self.listeners.get(name)
+        if listener is None:
+            listener = Listener(self, name)
+            await listener.bind(host, port)
+            self.listeners[name] = listener
+            log.info("listener %s on %s:%d", name, listener.host, listener.port)
+        elif host != listener.host or port not in (0, listener.port):
+            await listener.bind(host, port)
+            log.info("listener %s rebound to %s:%d", name, listener.host, listener.port)
+        listener.set_route(route)
+        log.info("listener %s route %s", name, _describe(route))
+        return {"host": listener.host, "port": listener.port}
+
+    async def op_set_route(self, req: dict[str, Any]) -> dict[str, Any]:
+        listener = self.listener(req)
+        route = parse_route(req.get("route"))
+        listener.set_route(route)
+        log.info("listener %s route %s", listener.name, _describe(route))
+        return {}
+
+    async def op_remove_listener(self, req: dict[str, Any]) -> dict[str, Any]:
+        listener = self.listener(req)
+        del self.listeners[listener.name]
+        listener.close()
+        log.info("listener %s removed", listener.name)
+        return {}
+
+    async def op_drop(self, req: dict[str, Any]) -> dict[str, Any]:
+        target = _field(req, "target")
+        scope = [self.listener(req, "listener")] if "listener" in req else list(self.listeners.values())
+        dropped = sum(listener.drop(target) for listener in scope)
+        log.info("dropped %d connection(s) to %s", dropped, target)
+        return {"dropped": dropped}
+
+    async def op_add_toxic(self, req: dict[str, Any]) -> dict[str, Any]:
+        listener = self.listener(req, "listener")
+        toxic = parse_toxic(req.get("toxic"))
+        if toxic.name in listener.toxics:
+            raise ValueError(f"toxic {toxic.name!r} already exists on listener {listener.name!r}")
+        listener.toxics[toxic.name] = toxic
+        listener.toxics_changed()
+        log.info("listener %s toxic + %s %s %s", listener.name, toxic.name, toxic.type, toxic.stream)
+        return {"toxic": toxic.to_json()}
+
+    async def op_remove_toxic(self, req: dict[str, Any]) -> dict[str, Any]:
+        listener = self.listener(req, "listener")
+        name = _field(req, "name")
+        if listener.toxics.pop(name, None) is None:
+            raise ValueError(f"no toxic named {name!r} on listener {listener.name!r}")
+        listener.toxics_changed()
+        log.info("listener %s toxic - %s", listener.name, name)
+        return {}
+
+    async def op_list_toxics(self, req: dict[str, Any]) -> dict[str, Any]:
+        listener = self.listener(req, "listener")
+        return {"toxics": [t.to_json() for t in listener.toxics.values()]}
+
+    async def op_reset_toxics(self, req: dict[str, Any]) -> dict[str, Any]:
+        scope = [self.listener(req, "listener")] if "listener" in req else list(self.listeners.values())
+        for listener in scope:
+            if listener.toxics:
+                listener.toxics.clear()
+                listener.toxics_changed()
+        log.info("toxics reset on %s", ", ".join(l.name for l in scope) or "no listeners")
+        return {}
+
+    async def op_stats(self, req: dict[str, Any]) -> dict[str, Any]:
+        scope = [self.listener(req)] if "name" in req else list(self.listeners.values())
+        return {"listeners": [listener.stats() for listener in scope]}
+
+    async def op_shutdown(self, req: dict[str, Any]) -> dict[str, Any]:
+        # Stop after the reply has been written (the handler writes, then we stop).
+        self.loop.call_soon(self.stopping.set)
+        return {}
+
+    def close(self) -> None:
+        for listener in self.listeners.values():
+            listener.close()
+        self.listeners.clear()
+
+
+def _describe(route: Route) -> str:
+    ids = ",".join(t.id for t in route.targets) or "-"
+    text = f"{route.policy}[{ids}]"
+    if route.stale_targets:
+        stale = ",".join(t.id for t in route.stale_targets)
+        text += f" stale[{stale}] for {route.stale_seconds:g}s"
+    return text
+
+
+async def _serve_control(fabric: Fabric, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while not reader.at_eof():
+            try:
+                line = await reader.readline()
+            except ValueError:  # line longer than the limit: answer, then hang up
+                writer.write(b'{"ok": false, "error": "request line too long"}\n')
+                break
+            if not line.strip():
+                continue
+            reply = await fabric.handle(line)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+async def serve(control: Path) -> None:
+    """Run the fabric until SIGTERM/SIGINT or a ``shutdown`` request."""
+    loop = asyncio.get_running_loop()
+    fabric = Fabric(loop)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, fabric.stopping.set)
+    if control.exists() or control.is_symlink():
+        control.unlink()  # a stale socket from a crashed fabric
+    server = await asyncio.start_unix_server(
+        lambda r, w: _serve_control(fabric, r, w), path=str(control), limit=CONTROL_LINE_LIMIT
+    )
+    log.info("fabric pid %d listening on %s", os.getpid(), control)
+    try:
+        await fabric.stopping.wait()
+    finally:
+        log.info("fabric shutting down")
+        server.close()
+        fabric.close()
+        try:
+            control.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Aurora emulator network fabric (TCP proxies)")
+    parser.add_argument("--control", required=True, type=Path, help="Unix socket for control requests")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s fabric %(levelname)s %(message)s",
+    )
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(args.control))
+    else:
+        uvloop.run(serve(args.control))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
