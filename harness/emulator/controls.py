@@ -94,9 +94,11 @@ class EmulatorControls:
         if toxic.get("type") not in TOXIC_TYPES:
             raise ValueError(f"toxic type must be one of {', '.join(TOXIC_TYPES)}")
         runtime = self._runtime(region, cluster)
-        toxic = {"name": toxic.get("name") or toxic["type"], **toxic}
-        self.emulator.fabric.add_toxic(runtime.engine.link_listener(link), toxic)
-        return toxic["name"]
+        name = toxic.get("name") or toxic["type"]
+        self.emulator.fabric.add_toxic(runtime.engine.link_listener(link), name, toxic["type"],
+                                       stream=toxic.get("stream", "both"), toxicity=toxic.get("toxicity", 1.0),
+                                       attributes=toxic.get("attributes") or {})
+        return name
 
     def remove_toxic(self, cluster: str, link: str, name: str, region: str = "us-east-1") -> None:
         runtime = self._runtime(region, cluster)

@@ -210,6 +210,7 @@ class ClusterRuntime:
         old.status = "rebooting"
         self.engine.fence(engine_old)
         self.fabric.drop(old.identifier)
+        self.fabric.drop(target.identifier)  # its read-only sessions end, as on Aurora
         try:
             fork_lsn = self.engine.promote(self.engine.instances[target.identifier],
                                            safe=not self.unsafe_promotion)
@@ -218,7 +219,6 @@ class ClusterRuntime:
             self._failover_failed(old, "promotion failed")
             return
         cluster.writer_id = target.identifier
-        self.fabric.drop(target.identifier)  # its read-only sessions end, as on Aurora
         self.publish_endpoints(stale_writer=old.identifier)
         cluster.status = "available"
         log.info("failover of %s to %s took %.3f s", cluster.identifier, target.identifier,

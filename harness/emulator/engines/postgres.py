@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -288,15 +289,17 @@ class PgCluster:
         index = self.region_azs.index(az)
         return [n for n in self.node_names if n[3] == "abc"[index]]
 
-    def _route_links_to(self, writer: PgInstance) -> None:
-        """Point every replication link (readers and storage nodes) at the writer's engine."""
+    def _route_storage_links(self, writer: PgInstance) -> None:
+        """Point the storage nodes' links at the writer's engine."""
         route = {"targets": [writer.target()], "policy": "first", "stale": None}
         for index, name in enumerate(self.node_names):
             self.fabric.set_listener(self._link_name("sn", name), self.storage_link_host(index), self.port, route)
-        for instance in self.instances.values():
-            if instance.identifier != writer.identifier:
-                self.fabric.set_listener(self._link_name("rd", instance.identifier),
-                                         self.reader_link_host(self._slot(instance)), self.port, route)
+
+    def _route_reader_link(self, reader: PgInstance, writer: PgInstance) -> None:
+        """A reader streams through its own link; pointing the link at a writer makes it follow."""
+        route = {"targets": [writer.target()], "policy": "first", "stale": None}
+        self.fabric.set_listener(self._link_name("rd", reader.identifier),
+                                 self.reader_link_host(self._slot(reader)), self.port, route)
 
     def _slot(self, instance: PgInstance) -> int:
         return self.slots[instance.identifier]
@@ -369,7 +372,7 @@ class PgCluster:
             fresh = True
         self._start(instance, standby=False)
         self.writer_id = instance.identifier
-        self._route_links_to(instance)
+        self._route_storage_links(instance)
         self.start_storage_nodes()
         if fresh:
             self._create_master_user(instance, master_user, master_password, database)
@@ -399,7 +402,7 @@ class PgCluster:
              "-p", str(self.port), "-U", ADMIN_USER, "-X", "stream", "-c", "fast", "--no-sync"],
             env={"PGPASSFILE": str(self.passfile)}, timeout=300,
         )
-        self._route_links_to(writer)
+        self._route_reader_link(instance, writer)
         self._start(instance, standby=True)
 
     # --- process control -----------------------------------------------------------------------
@@ -532,7 +535,7 @@ class PgCluster:
             raise CommandError(f"{target.identifier} did not finish promotion within 60 s")
         target.role = "writer"
         self.writer_id = target.identifier
-        self._route_links_to(target)
+        self._route_storage_links(target)
         self.start_storage_nodes()
         return self._fork_lsn(target)
 
@@ -541,34 +544,52 @@ class PgCluster:
         last_line = histories[-1].read_text().strip().splitlines()[-1]
         return last_line.split()[1]
 
-    def follow(self, reader: PgInstance, fork_lsn: str | None) -> None:
-        """Make a running reader follow the current writer.
+    def follow(self, reader: PgInstance, fork_lsn: str) -> None:
+        """Make a running reader follow the new writer.
 
-        Its link already points at the new writer; a reader that had received WAL past the
-        fork point cannot follow the new timeline and is rewound first.
+        Its link still points at the fenced old writer, so it cannot receive anything new
+        while we look: if everything it replayed lies on the new writer's history (up to the
+        fork point) re-pointing its link is enough; otherwise it is rewound first.
         """
-        if fork_lsn is not None and self.alive(reader):
-            try:
-                with self.admin(reader, timeout=3) as conn:
-                    received = conn.execute(
-                        "SELECT coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())").fetchone()[0]
-            except psycopg.Error:
-                received = None
-            if received is not None and lsn_value(str(received)) <= lsn_value(fork_lsn):
-                return  # its walreceiver re-attaches through the re-routed link by itself
-        self.rejoin(reader)
+        replayed = self._settled_replay_lsn(reader) if self.alive(reader) else None
+        if replayed is not None and replayed <= lsn_value(fork_lsn):
+            self._route_reader_link(reader, self.instances[self.writer_id])  # type: ignore[index]
+        else:
+            self.rejoin(reader)
+
+    def _settled_replay_lsn(self, reader: PgInstance, timeout: float = 5.0) -> int | None:
+        """The reader's replay position once it has applied everything it received."""
+        try:
+            with self.admin(reader, timeout=3) as conn:
+                deadline = time.monotonic() + timeout
+                previous = None
+                while True:
+                    replay, receive = conn.execute(
+                        "SELECT pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn()").fetchone()
+                    replayed = lsn_value(str(replay))
+                    if receive is None or replayed >= lsn_value(str(receive)) or replayed == previous \
+                            or time.monotonic() > deadline:
+                        return replayed
+                    previous = replayed
+                    time.sleep(0.05)
+        except psycopg.Error:
+            return None
 
     def rejoin(self, instance: PgInstance) -> None:
         """Bring an instance back as a reader of the current writer (pg_rewind when diverged)."""
         writer = self.instances[self.writer_id]  # type: ignore[index]
         self.stop(instance, "fast")
+        with self.admin(writer) as conn:
+            # pg_rewind reads the source's timeline from its control file, which a freshly
+            # promoted writer only updates at its first checkpoint (pg_rewind docs).
+            conn.execute("CHECKPOINT")
         self.registry.run(
             [self.bins("pg_rewind"), "-D", str(instance.pgdata),
              f"--source-server=host={writer.socket_dir} port={self.port} user={ADMIN_USER} "
              f"passfile={self.passfile} dbname=postgres"],
             timeout=600,
         )
-        self._route_links_to(writer)
+        self._route_reader_link(instance, writer)
         self._start(instance, standby=True)
 
     def destroy(self) -> None:

@@ -84,7 +84,10 @@ class FabricClient:
                 except (OSError, ConnectionError) as exc2:
                     self._disconnect()
                     raise FabricError(f"fabric request {op!r} failed: {exc2}") from exc2
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError as exc:
+            raise FabricError(f"fabric sent a malformed reply to {op!r}: {line[:200]!r}") from exc
         if not reply.pop("ok", False):
             raise FabricError(reply.get("error", "unknown fabric error"))
         return reply
@@ -163,8 +166,10 @@ def start_fabric(
 ) -> tuple[subprocess.Popen[bytes], FabricClient]:
     """Start the fabric process and return it once it answers ``ping``.
 
-    stdout/stderr go to ``log_path``.  Raises FabricError with the log tail if
-    the process dies or does not answer within ~5 s (and then kills it).
+    stdout/stderr go to ``log_path``.  The fabric exits by itself if this
+    process dies (no orphaned proxies holding endpoint ports).  Raises
+    FabricError with the log tail if the process dies or does not answer
+    within ~5 s (and then kills it).
     """
     control_path, log_path = Path(control_path), Path(log_path)
     child_env = {**os.environ, **(env or {})}
@@ -175,7 +180,8 @@ def start_fabric(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.emulator.fabric.server", "--control", str(control_path)],
+            [sys.executable, "-m", "harness.emulator.fabric.server",
+             "--control", str(control_path), "--exit-with-parent"],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

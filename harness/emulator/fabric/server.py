@@ -176,8 +176,7 @@ class Direction:
             return
         if self.plan.blackhole:
             return
-        loop = self.conn.loop
-        ready = self.clock.schedule(loop.time(), self.plan.latency_s, self.plan.jitter_s)
+        ready = self.clock.schedule(time.monotonic(), self.plan.latency_s, self.plan.jitter_s)
         self.queue.append([ready, data])
         self.queued += len(data)
         if self.queued > QUEUE_HIGH:
@@ -218,19 +217,18 @@ class Direction:
         self.timer = None
         if self.dest is None or self.done:
             return
-        loop = self.conn.loop
-        now = loop.time()
+        now = time.monotonic()
         while self.queue and not self.dest_paused:
             entry = self.queue[0]
             ready, data = entry
             if ready > now:
-                self.timer = loop.call_at(ready, self.pump)
+                self._wake_at(ready, now)
                 return
             if self.pacer is not None:
                 count, retry_at = self.pacer.admit(len(data), now)
                 if count == 0:
                     if retry_at < math.inf:
-                        self.timer = loop.call_at(retry_at, self.pump)
+                        self._wake_at(retry_at, now)
                     return  # rate 0: held until the plan changes
                 if count < len(data):
                     entry[1] = data[count:]
@@ -245,6 +243,13 @@ class Direction:
             self.resume_source("queue")
         if not self.queue and self.eof:
             self._complete()
+
+    def _wake_at(self, when: float, now: float) -> None:
+        # Toxic times are on time.monotonic(), not loop.time(): uvloop's clock is
+        # whole milliseconds and cached per iteration, which could deliver a
+        # chunk slightly *before* its latency.  pump() re-checks, so an early
+        # wake-up only re-arms; the 1 ms floor avoids spinning on a sub-ms rest.
+        self.timer = self.conn.loop.call_later(max(when - now, 0.001), self.pump)
 
     def _emit(self, data: bytes) -> None:
         assert self.dest is not None
@@ -769,12 +774,24 @@ async def _serve_control(fabric: Fabric, reader: asyncio.StreamReader, writer: a
         writer.close()
 
 
-async def serve(control: Path) -> None:
-    """Run the fabric until SIGTERM/SIGINT or a ``shutdown`` request."""
+async def _watch_parent(fabric: Fabric, parent: int) -> None:
+    """Stop when the process that started us dies, so a crashed harness leaves no orphan."""
+    while True:
+        await asyncio.sleep(0.5)
+        if os.getppid() != parent:
+            log.info("parent %d gone", parent)
+            fabric.stopping.set()
+            return
+
+
+async def serve(control: Path, exit_with_parent: bool = False) -> None:
+    """Run the fabric until SIGTERM/SIGINT, a ``shutdown`` request or (optionally) parent death."""
     loop = asyncio.get_running_loop()
     fabric = Fabric(loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, fabric.stopping.set)
+    # Keep a reference to the watcher: the loop only holds tasks weakly.
+    watcher = loop.create_task(_watch_parent(fabric, os.getppid())) if exit_with_parent else None
     if control.exists() or control.is_symlink():
         control.unlink()  # a stale socket from a crashed fabric
     server = await asyncio.start_unix_server(
@@ -785,6 +802,8 @@ async def serve(control: Path) -> None:
         await fabric.stopping.wait()
     finally:
         log.info("fabric shutting down")
+        if watcher is not None:
+            watcher.cancel()
         server.close()
         fabric.close()
         try:
@@ -797,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Aurora emulator network fabric (TCP proxies)")
     parser.add_argument("--control", required=True, type=Path, help="Unix socket for control requests")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="shut down when the parent process exits")
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
@@ -806,9 +827,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.control))
+        asyncio.run(serve(args.control, args.exit_with_parent))
     else:
-        uvloop.run(serve(args.control))
+        uvloop.run(serve(args.control, args.exit_with_parent))
     return 0
 
 
