@@ -10,6 +10,7 @@ Everything it starts (fabric, engines, storage nodes) belongs to its ProcessRegi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -70,6 +71,9 @@ class Emulator:
         if not 2 <= net <= 254:
             raise ValueError("net must be between 2 and 254 (addresses are 127.<net>.x.y)")
         self.state_dir = Path(state_dir or default_state_dir()).resolve()
+        # Unix socket paths are limited to 107 bytes, so engine sockets live under a short path.
+        digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:10]
+        self.socket_root = Path(tempfile.gettempdir()) / f"gd-{digest}"
         self.net, self.api_host, self.api_port, self.dns_ttl = net, api_host, api_port, dns_ttl
         self.credentials = {access_key: secret_key}
         self.access_key = access_key
@@ -89,6 +93,8 @@ class Emulator:
         os.chmod(self.state_dir, 0o755)  # engines run as another account and must traverse it
         sweep_orphans()
         shutil.rmtree(self.state_dir / "regions", ignore_errors=True)  # a previous run's clusters
+        shutil.rmtree(self.socket_root, ignore_errors=True)
+        self.socket_root.mkdir(mode=0o755)
         self.registry = ProcessRegistry(self.state_dir)
         self.registry.start_watchdog()
         self.admin_password = self._persistent_secret("admin.secret")
@@ -131,6 +137,7 @@ class Emulator:
             self.fabric_process.kill()
             self.fabric_process.wait()
         self.registry.close()
+        shutil.rmtree(self.socket_root, ignore_errors=True)
         for thread in self._threads:
             thread.join(5)
         (self.state_dir / "emulator.json").unlink(missing_ok=True)
@@ -212,7 +219,7 @@ class Emulator:
                 except FileNotFoundError as exc:
                     raise fault("InternalFailure", str(exc)) from exc
                 template = PgTemplate(self.registry, binaries, self.state_dir / "templates" / "postgresql",
-                                      self.admin_password)
+                                      self.admin_password, self.socket_root / "template")
                 self._pg = (binaries, template)
             return self._pg
 
@@ -224,7 +231,7 @@ class Emulator:
             root=self.state_dir / "regions" / cluster.region / cluster.identifier, port=cluster.port,
             admin_password=self.admin_password, fabric=self.fabric, link_prefix=f"c{cluster.slot}",
             storage_link_host=addresses.storage_link, reader_link_host=addresses.reader_link,
-            region_azs=region.availability_zones,
+            socket_root=self.socket_root, region_azs=region.availability_zones,
         )
         return ClusterRuntime(cluster, engine, self.fabric, region.events, dns_ttl=self.dns_ttl)
 

@@ -70,6 +70,7 @@ class ClusterRuntime:
         self.lock = threading.RLock()
         self.prefix = f"c{self.cluster.slot}"
         self.deleted = False
+        self.dns_flip: tuple[str, float] | None = None  # (old writer, monotonic time of the change)
 
     # --- events -------------------------------------------------------------------------------
     def cluster_event(self, message: str, *categories: str) -> None:
@@ -87,17 +88,20 @@ class ClusterRuntime:
         return instance.status in ("available", "modifying") and self.engine.alive(
             self.engine.instances[instance.identifier])
 
-    def publish_endpoints(self, stale_writer: str | None = None) -> None:
+    def publish_endpoints(self) -> None:
         """Point every client endpoint at the current topology.
 
-        `stale_writer`: after a writer change the cluster endpoint keeps sending new connections
-        to the old writer's address for the DNS TTL, as cached DNS does on Aurora.
+        After a writer change the cluster endpoint keeps sending new connections to the old
+        writer's address for the rest of the DNS TTL, as cached DNS does on Aurora.
         """
         cluster, port = self.cluster, self.cluster.port
         writer_target = self._target(cluster.writer_id) if cluster.writer_id else None
         stale = None
-        if stale_writer and self.dns_ttl > 0 and self._target(stale_writer):
-            stale = {"targets": [self._target(stale_writer)], "seconds": self.dns_ttl}
+        if self.dns_flip is not None:
+            old_writer, flipped_at = self.dns_flip
+            remaining = flipped_at + self.dns_ttl - time.monotonic()
+            if remaining > 0 and self._target(old_writer):
+                stale = {"targets": [self._target(old_writer)], "seconds": remaining}
         self.fabric.set_listener(f"{self.prefix}-cluster", cluster.cluster_address, port,
                                  {"targets": [writer_target] if writer_target else [], "policy": "first",
                                   "stale": stale})
@@ -219,7 +223,8 @@ class ClusterRuntime:
             self._failover_failed(old, "promotion failed")
             return
         cluster.writer_id = target.identifier
-        self.publish_endpoints(stale_writer=old.identifier)
+        self.dns_flip = (old.identifier, time.monotonic())
+        self.publish_endpoints()
         cluster.status = "available"
         log.info("failover of %s to %s took %.3f s", cluster.identifier, target.identifier,
                  time.monotonic() - started)

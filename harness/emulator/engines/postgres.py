@@ -117,8 +117,9 @@ class PgTemplate:
     creation within a few seconds.
     """
 
-    def __init__(self, registry: ProcessRegistry, bins: PgBinaries, root: Path, admin_password: str):
-        self.registry, self.bins, self.root = registry, bins, root
+    def __init__(self, registry: ProcessRegistry, bins: PgBinaries, root: Path, admin_password: str,
+                 socket_dir: Path):
+        self.registry, self.bins, self.root, self.socket_dir = registry, bins, root, socket_dir
         self.admin_password = admin_password
         self.pgdata = root / "pgdata"
         self._lock = threading.Lock()
@@ -154,9 +155,9 @@ class PgTemplate:
             "host all all 127.0.0.0/8 scram-sha-256\n"
             "host replication all 127.0.0.0/8 scram-sha-256\n"
         )
-        socket_dir = self.root / "sock"
-        socket_dir.mkdir()
-        self.registry.give_to_engine_user(self.root)
+        socket_dir = self.socket_dir
+        socket_dir.mkdir(parents=True, exist_ok=True)
+        self.registry.give_to_engine_user(self.root, socket_dir)
         child = self.registry.spawn(
             "template", [self.bins("postgres"), "-D", str(self.pgdata), "-c", "listen_addresses=",
                          "-c", f"unix_socket_directories={socket_dir}", "-c", "port=5432"],
@@ -204,6 +205,7 @@ class PgInstance:
 
     identifier: str
     root: Path
+    socket_dir: Path  # short: Unix socket paths are limited to 107 bytes
     host: str  # the engine's own loopback address
     port: int
     child: Child | None = None
@@ -212,10 +214,6 @@ class PgInstance:
     @property
     def pgdata(self) -> Path:
         return self.root / "pgdata"
-
-    @property
-    def socket_dir(self) -> Path:
-        return self.root / "sock"
 
     @property
     def log_path(self) -> Path:
@@ -246,6 +244,7 @@ class PgCluster:
     link_prefix: str
     storage_link_host: callable  # type: ignore[valid-type]  # node index -> loopback address
     reader_link_host: callable  # type: ignore[valid-type]  # instance slot -> loopback address
+    socket_root: Path  # where instances' Unix sockets live (a short path)
     region_azs: list[str] = field(default_factory=list)  # storage AZ a/b/c of the node names
     instances: dict[str, PgInstance] = field(default_factory=dict)
     slots: dict[str, int] = field(default_factory=dict)  # instance -> address slot
@@ -306,9 +305,11 @@ class PgCluster:
 
     # --- instances ---------------------------------------------------------------------------
     def new_instance(self, identifier: str, slot: int, host: str) -> PgInstance:
-        instance = PgInstance(identifier, self.root / "instances" / identifier, host, self.port)
+        instance = PgInstance(identifier, self.root / "instances" / identifier,
+                              self.socket_root / f"{self.link_prefix}-i{slot}", host, self.port)
         instance.root.mkdir(parents=True, exist_ok=True)
-        instance.socket_dir.mkdir(exist_ok=True)
+        shutil.rmtree(instance.socket_dir, ignore_errors=True)
+        instance.socket_dir.mkdir(parents=True)
         self.instances[identifier] = instance
         self.slots[identifier] = slot
         return instance
@@ -337,7 +338,7 @@ class PgCluster:
         else:
             signal_file.unlink(missing_ok=True)
             (instance.pgdata / "postgresql.auto.conf").write_text("# managed by aurora-gameday\n")
-        self.registry.give_to_engine_user(instance.root)
+        self.registry.give_to_engine_user(instance.root, instance.socket_dir)
         instance.child = self.registry.spawn(
             instance.identifier, self._postgres_argv(instance), log_path=instance.log_path
         )
@@ -428,6 +429,7 @@ class PgCluster:
             shutil.move(str(instance.pgdata), self.volume_dir / "pgdata")
         self._remove_link(self._link_name("rd", instance.identifier))
         shutil.rmtree(instance.root, ignore_errors=True)
+        shutil.rmtree(instance.socket_dir, ignore_errors=True)
         self.instances.pop(instance.identifier, None)
         self.slots.pop(instance.identifier, None)
         if keep_as_volume:
@@ -527,8 +529,10 @@ class PgCluster:
         with self.admin(target) as conn:
             replayed = conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()[0]
             if safe:
-                gather_catchup([self.volume_dir / n for n in self.node_names], self.catchup_dir,
-                               segno_of(str(replayed)))
+                # Only reachable nodes count: any 2 of the 4 that survive an AZ outage hold every
+                # quorum-acknowledged commit.
+                reachable = [self.volume_dir / n for n in self.node_names if n not in self.stopped_nodes]
+                gather_catchup(reachable, self.catchup_dir, segno_of(str(replayed)))
             promoted = conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]
         clear_catchup(self.catchup_dir)
         if not promoted:
@@ -579,6 +583,9 @@ class PgCluster:
         """Bring an instance back as a reader of the current writer (pg_rewind when diverged)."""
         writer = self.instances[self.writer_id]  # type: ignore[index]
         self.stop(instance, "fast")
+        # pg_rewind finishes an interrupted recovery in single-user mode, which refuses standby
+        # mode; the restart below makes the instance a standby again.
+        (instance.pgdata / "standby.signal").unlink(missing_ok=True)
         with self.admin(writer) as conn:
             # pg_rewind reads the source's timeline from its control file, which a freshly
             # promoted writer only updates at its first checkpoint (pg_rewind docs).
@@ -598,8 +605,9 @@ class PgCluster:
             self.stop(instance, "immediate", timeout=10)
         for name in self.node_names:
             self._remove_link(self._link_name("sn", name))
-        for identifier in list(self.instances):
+        for identifier, instance in list(self.instances.items()):
             self._remove_link(self._link_name("rd", identifier))
+            shutil.rmtree(instance.socket_dir, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _remove_link(self, listener: str) -> None:
