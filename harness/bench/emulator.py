@@ -19,6 +19,7 @@ Everything started here stops at the end, Ctrl-C and SIGTERM included: the emula
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -380,6 +381,15 @@ def bench_commit_latency(endpoint_host: str, engine_host: str, blocks: int, bloc
 # --------------------------------------------------------------------------- 4. pgbench and pgbouncer
 
 
+@dataclass(frozen=True)
+class DbPath:
+    """Where pgbench connects, and which process (if any) proxies that path, for its CPU cost."""
+
+    host: str
+    port: int
+    proxy_pid: int | None = None
+
+
 def find_program(name: str, *extra_dirs: Path) -> str | None:
     for directory in extra_dirs:
         if (directory / name).exists():
@@ -409,6 +419,10 @@ def ensure_pgbouncer() -> str | None:
     found = find_program("pgbouncer")
     if found is None:
         progress("pgbouncer could not be installed; its figure is left out")
+    elif started := processes_mentioning("/etc/pgbouncer/pgbouncer.ini"):
+        # Where no policy-rc.d blocks it, the package starts the system's own pgbouncer service.
+        progress(f"note: installing pgbouncer started its system service (pids {started}); "
+                 f"`service pgbouncer stop` stops it")
     return found
 
 
@@ -483,7 +497,7 @@ def processes_mentioning(text: str) -> list[int]:
     """Live processes whose command line contains `text`: the leftover check."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
                 if text.encode() in (entry / "cmdline").read_bytes():
                     found.append(int(entry.name))
@@ -499,15 +513,6 @@ def pgbench(program: str, host: str, port: int, args: list[str], timeout: float)
     if done.returncode != 0:
         raise RuntimeError(f"pgbench {' '.join(args)} against {host}:{port} failed:\n{done.stderr[-2000:]}")
     return done.stdout
-
-
-@dataclass(frozen=True)
-class DbPath:
-    """Where pgbench connects, and which process (if any) proxies that path, for its CPU cost."""
-
-    host: str
-    port: int
-    proxy_pid: int | None = None
 
 
 @dataclass
@@ -580,19 +585,12 @@ def bench_pgbench(program: str, paths: dict[str, DbPath], seconds: int, rounds: 
 
 
 def engine_version() -> str:
-    """`postgres --version` prints e.g. 'postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)'."""
-    out = program_version(PgBinaries.find()("postgres"))
-    words = out.split()
-    return f"PostgreSQL {words[2]}" if len(words) > 2 and words[1] == "(PostgreSQL)" else out
+    return f"PostgreSQL {PgBinaries.find().version()}"
 
 
 def machine_context(pgbench_program: str, pgbouncer_program: str | None) -> dict[str, Any]:
     """What the figures depend on, and how busy the shared box was when we started."""
-    try:
-        import uvloop  # noqa: F401
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     return {
         "cores": os.cpu_count(),
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
@@ -740,9 +738,13 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="gd-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     results: dict[str, Any] = {}
     began = time.monotonic()
+    status = 0
     try:
         with Emulator(state_dir, net=NET, dns_ttl=0) as em:
             run(em, args, results)
+    except KeyboardInterrupt:
+        status = 130
+        progress("interrupted; the emulator and pgbouncer have been stopped")
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
         if "machine" in results:
@@ -751,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 args.json.write_text(json.dumps(to_json(results), indent=2))
                 print(f"\nJSON written to {args.json}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

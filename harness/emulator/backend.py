@@ -111,6 +111,7 @@ class RdsBackend:
         self.emulator = emulator
         self.regions: dict[str, Region] = {}
         self.lock = threading.RLock()
+        self.retiring_slots: set[int] = set()  # deleted clusters whose teardown is still running
 
     # --- plumbing -------------------------------------------------------------------------------
     def region(self, name: str) -> Region:
@@ -128,7 +129,9 @@ class RdsBackend:
             return handler(self.region(region_name), params)
 
     def _used_cluster_slots(self) -> set[int]:
-        return {c.slot for r in self.regions.values() for c in r.clusters.values()} | {0}
+        # A slot names the cluster's addresses, listeners and sockets: reuse it only once the
+        # previous owner's teardown has finished.
+        return {c.slot for r in self.regions.values() for c in r.clusters.values()} | self.retiring_slots | {0}
 
     # --- clusters --------------------------------------------------------------------------------
     def create_db_cluster(self, region: Region, p: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +186,7 @@ class RdsBackend:
         region.runtimes[identifier] = runtime
         cluster.status = "available"
         runtime.publish_endpoints()
-        runtime.cluster_event("DB cluster created", "creation")
+        runtime.cluster_event("DB cluster created.", "creation")
         return {"DBCluster": cluster.describe()}
 
     def describe_db_clusters(self, region: Region, p: dict[str, Any]) -> dict[str, Any]:
@@ -243,9 +246,15 @@ class RdsBackend:
         runtime = region.runtimes.pop(cluster.identifier)
         del region.clusters[cluster.identifier]
 
+        self.retiring_slots.add(cluster.slot)
+
         def finish() -> None:
-            runtime.destroy()
-            runtime.cluster_event("DB cluster deleted", "deletion")
+            try:
+                runtime.destroy()
+                runtime.cluster_event("DB cluster deleted.", "deletion")
+            finally:
+                with self.lock:
+                    self.retiring_slots.discard(cluster.slot)
 
         self.emulator.jobs.start(f"delete {cluster.identifier}", finish)
         return {"DBCluster": description}

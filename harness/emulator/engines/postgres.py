@@ -9,6 +9,7 @@ orchestrator above only asks for roles: start a writer, add a reader, fence, pro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -63,7 +64,12 @@ TEMPLATE_SQL = [
     "CREATE ROLE rds_superuser NOLOGIN",
     "GRANT pg_monitor, pg_signal_backend, pg_read_all_settings, pg_read_all_stats TO rds_superuser",
 ]
-PER_DATABASE_SQL = ["GRANT ALL ON SCHEMA public TO rds_superuser"]
+PER_DATABASE_SQL = [
+    "GRANT ALL ON SCHEMA public TO rds_superuser",
+    # Aurora PostgreSQL's "which instance am I on" (13.7+); the engine is named after its instance.
+    "CREATE FUNCTION pg_catalog.aurora_db_instance_identifier() RETURNS text LANGUAGE sql STABLE "
+    "AS $$ SELECT current_setting('cluster_name') $$",
+]
 
 
 @dataclass(frozen=True)
@@ -97,8 +103,9 @@ class PgBinaries:
         )
 
     def version(self) -> str:
+        """'15.20' from 'postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)'."""
         out = subprocess.run([self("postgres"), "--version"], capture_output=True, text=True).stdout
-        return out.strip().split()[-1]
+        return out.split("(PostgreSQL)", 1)[-1].split()[0]
 
 
 def quorum_setting(node_names: list[str]) -> str:
@@ -125,9 +132,14 @@ class PgTemplate:
         self._lock = threading.Lock()
 
     def ensure(self) -> Path:
+        """The template, rebuilt when the settings or set-up SQL it was built from changed."""
+        fingerprint = hashlib.sha1(repr((ENGINE_SETTINGS, TEMPLATE_SQL, PER_DATABASE_SQL,
+                                         str(self.bins.bindir))).encode()).hexdigest()
+        stamp = self.root / "fingerprint"
         with self._lock:
-            if not (self.pgdata / "PG_VERSION").exists():
+            if not stamp.exists() or stamp.read_text() != fingerprint:
                 self._build()
+                stamp.write_text(fingerprint)
             return self.pgdata
 
     def _build(self) -> None:
