@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from harness.emulator.api import fault
 
 if TYPE_CHECKING:
     from harness.emulator.emulator import Emulator
@@ -116,8 +115,19 @@ class EmulatorControls:
         return bool(enabled)
 
 
+class ControlError(RuntimeError):
+    """A control call failed: `bad_input` tells a caller mistake (400) from an emulator fault."""
+
+    def __init__(self, message: str, bad_input: bool):
+        super().__init__(message)
+        self.bad_input = bad_input
+
+
 class EmulatorControlClient:
     """Calls the controls of a running emulator over HTTP (what the CLI and harness use)."""
+
+    # Loopback calls must never go through an HTTP proxy from the environment.
+    _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def __init__(self, endpoint_url: str, token: str, timeout: float = 120.0):
         self.endpoint_url, self.token, self.timeout = endpoint_url.rstrip("/"), token, timeout
@@ -127,11 +137,15 @@ class EmulatorControlClient:
             f"{self.endpoint_url}/_emulator/{action}", data=json.dumps(arguments).encode(),
             headers={"X-Gameday-Token": self.token, "Content-Type": "application/json"}, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 return json.loads(response.read())["result"]
         except urllib.error.HTTPError as err:
-            detail = json.loads(err.read() or b"{}").get("error", err.reason)
-            raise fault("InvalidParameterValue", f"emulator control {action} failed: {detail}") from None
+            try:
+                detail = json.loads(err.read() or b"{}").get("error", err.reason)
+            except ValueError:
+                detail = err.reason
+            raise ControlError(f"emulator control {action} failed: {detail}", bad_input=400 <= err.code < 500) \
+                from None
 
     def __getattr__(self, action: str) -> Any:
         if action not in EmulatorControls.ACTIONS:

@@ -89,6 +89,15 @@ class Emulator:
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Emulator:
+        """Start everything; if any part fails, stop what already started before raising."""
+        try:
+            return self._start()
+        except BaseException:
+            self.started = True
+            self.stop()
+            raise
+
+    def _start(self) -> Emulator:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)  # engines run as another account and must traverse it
         sweep_orphans()
@@ -113,12 +122,14 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        """Stop every thread and process this emulator started (tolerates a half-done start)."""
         if not self.started:
             return
         self.started = False
         self._stopping.set()
-        self.http.shutdown()
-        self.http.server_close()
+        if hasattr(self, "http"):
+            self.http.shutdown()
+            self.http.server_close()
         self.jobs.wait(60)
         with self.backend.lock:
             runtimes = [rt for region in self.backend.regions.values() for rt in region.runtimes.values()]
@@ -130,13 +141,15 @@ class Emulator:
                 runtime.destroy()
             except Exception:
                 log.exception("tearing down %s failed", runtime.cluster.identifier)
-        try:
-            self.fabric.shutdown()
-            self.fabric_process.wait(10)
-        except Exception:
-            self.fabric_process.kill()
-            self.fabric_process.wait()
-        self.registry.close()
+        if hasattr(self, "fabric"):
+            try:
+                self.fabric.shutdown()
+                self.fabric_process.wait(10)
+            except Exception:
+                self.fabric_process.kill()
+                self.fabric_process.wait()
+        if hasattr(self, "registry"):
+            self.registry.close()
         shutil.rmtree(self.socket_root, ignore_errors=True)
         for thread in self._threads:
             thread.join(5)

@@ -57,6 +57,8 @@ ENGINE_SETTINGS = {
     "log_line_prefix": "'%m [%p] '",
     "log_min_messages": "warning",
     "shared_buffers": "32MB",
+    # In the data directory rather than /dev/shm, so a killed engine leaves no segment behind.
+    "dynamic_shared_memory_type": "mmap",
     "max_connections": "200",
 }
 
