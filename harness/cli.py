@@ -1,8 +1,8 @@
 """`gameday`: the command line of aurora-gameday.
 
-Commands are grouped as users think of them: `gameday emulator ...` runs the local Aurora
-emulator and its emulator-only controls; `run`, `report`, `targets` and `doctor` slot in as
-further groups beside it (`_add_<group>_commands`).
+Commands are grouped as users think of them: `gameday run` runs scenarios, `gameday targets`
+lists the documented targets, `gameday report` renders a run's HTML report, and `gameday
+emulator ...` runs the local Aurora emulator and its emulator-only controls.
 
 Expected failures print one line on stderr, never a traceback: exit status 2 for a usage
 error or bad input (unknown instance, no emulator running), 1 when the operation itself
@@ -61,8 +61,48 @@ def _fail(message: str, status: int) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Chaos and disaster-recovery game days for Amazon Aurora.")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    _add_run_commands(groups)
     _add_emulator_commands(groups)
     return parser
+
+
+def _add_run_commands(groups: argparse._SubParsersAction) -> None:
+    run = groups.add_parser("run", help="run game-day scenarios and write reports/<run-id>/")
+    run.add_argument("features", nargs="*", type=Path,
+                     help="feature files or directories (default: every scenario in features/)")
+    run.add_argument("--target", choices=("emulator", "aws"), default="emulator",
+                     help="where the clusters are (default: the local emulator)")
+    run.add_argument("--tags", help="select scenarios by tag, e.g. '@emulator-only and not @negative-control'")
+    run.add_argument("--profile", type=Path, help="AWS only: the TOML file naming the clusters the harness may touch")
+    run.add_argument("--dry-run", action="store_true", help="AWS only: show the plan without acting")
+    run.add_argument("--run-id", help="name of the run (default: a timestamp)")
+    run.add_argument("--reports", type=Path, default=None, help="where runs are written (default: reports/)")
+    run.add_argument("--dns-ttl", type=_bounded(float, 0), default=None,
+                     help="emulator only: the cluster endpoint's DNS TTL in seconds (default: 5, as on Aurora)")
+    run.set_defaults(handler=_run)
+
+    targets = groups.add_parser("targets", help="list the documented targets verdicts are judged against")
+    targets.set_defaults(handler=_targets)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.run import RunError, RunOptions, run
+
+    options = RunOptions(features=args.features, target=args.target, tags=args.tags, profile=args.profile,
+                         dry_run=args.dry_run, run_id=args.run_id, dns_ttl=args.dns_ttl)
+    if args.reports is not None:
+        options.reports = args.reports
+    try:
+        return run(options)
+    except RunError as exc:
+        return _fail(str(exc), USAGE_ERROR)
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from harness.targets import format_targets, load_targets
+
+    print(format_targets(load_targets()))
+    return 0
 
 
 def _bounded(kind: type, low: float, high: float | None = None) -> Callable[[str], Any]:

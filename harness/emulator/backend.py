@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from harness.emulator.addresses import ClusterAddresses, first_free
 from harness.emulator.api import ApiError, fault
 from harness.emulator.models import CustomEndpoint, DBCluster, DBInstance, EventLog, now
-from harness.emulator.runtime import ClusterRuntime, instance_size
+from harness.aurora import instance_size
+from harness.emulator.runtime import ClusterRuntime
 
 if TYPE_CHECKING:
     from harness.emulator.emulator import Emulator

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from harness.emulator.controls import EmulatorControlClient
 from harness.emulator.emulator import Emulator, default_state_dir
-from harness.emulator.processes import marked_processes, sweep_orphans, wait_until
+from harness.emulator.processes import owned_processes, sweep_orphans, wait_until
 
 log = logging.getLogger("harness.emulator.daemon")
 
@@ -217,26 +217,6 @@ def control_client(state_dir: Path) -> EmulatorControlClient:
     """The emulator-only controls of the daemon serving `state_dir`."""
     info = connection_info(state_dir)
     return EmulatorControlClient(info["endpoint_url"], info["control_token"])
-
-
-def owned_processes(state_dir: Path) -> list[int]:
-    """Live processes working for the emulator of `state_dir`.
-
-    Engines, storage nodes and the fabric carry the owner marker (whose last part is the
-    state dir) in their environment; the watchdog carries it as its last argument.
-    """
-    state_dir = str(Path(state_dir).resolve())
-    pids = {pid for pid, marker in marked_processes().items() if marker.split(":", 2)[-1] == state_dir}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").rstrip("\0").split("\0")
-        except OSError:
-            continue
-        if "harness.emulator.watchdog" in argv and argv[-1].split(":", 2)[-1] == state_dir:
-            pids.add(int(entry.name))
-    return sorted(pids)
 
 
 # --- lifecycle commands ------------------------------------------------------------------------------

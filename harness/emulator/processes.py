@@ -89,6 +89,26 @@ def marked_processes() -> dict[int, str]:
     return found
 
 
+def owned_processes(state_dir: Path) -> list[int]:
+    """Live processes working for the emulator of `state_dir`.
+
+    Engines, storage nodes and the fabric carry the owner marker (whose last part is the
+    state dir) in their environment; the watchdog carries it as its last argument.
+    """
+    state_dir = str(Path(state_dir).resolve())
+    pids = {pid for pid, marker in marked_processes().items() if marker.split(":", 2)[-1] == state_dir}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").rstrip("\0").split("\0")
+        except OSError:
+            continue
+        if "harness.emulator.watchdog" in argv and argv[-1].split(":", 2)[-1] == state_dir:
+            pids.add(int(entry.name))
+    return sorted(pids)
+
+
 def kill_marked(select: callable) -> list[int]:  # type: ignore[valid-type]
     """SIGKILL every marked process (and its process group) whose marker `select` accepts."""
     victims = [pid for pid, marker in marked_processes().items() if pid != os.getpid() and select(marker)]

@@ -8,12 +8,12 @@ engine cluster (`engines/`) to do it with real processes.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.aurora import promotion_rank
 from harness.emulator.fabric import FabricError
 from harness.emulator.models import DBCluster, DBInstance, EventLog
 
@@ -34,24 +34,12 @@ RECOVERY_STARTED = ("Recovery of the DB instance has started. Recovery time will
 RECOVERY_COMPLETE = "Recovery of the DB instance is complete."
 TOPOLOGY_UPDATED = "Cluster topology is updated."
 
-INSTANCE_CLASS_SIZES = {"micro": 1, "small": 2, "medium": 3, "large": 4, "xlarge": 5}
-
-
-def instance_size(instance_class: str) -> int:
-    """Relative size of an instance class, for AWS's tie-break: 'largest in size' first."""
-    size = instance_class.rsplit(".", 1)[-1]
-    if size in INSTANCE_CLASS_SIZES:
-        return INSTANCE_CLASS_SIZES[size]
-    match = re.fullmatch(r"(\d+)xlarge", size)
-    return 5 + int(match.group(1)) if match else 0
-
-
 def choose_failover_target(cluster: DBCluster, healthy: Callable[[DBInstance], bool]) -> DBInstance | None:
     """The reader Aurora promotes: lowest promotion tier, then the largest, then any (by name)."""
     candidates = [r for r in cluster.readers if r.status == "available" and healthy(r)]
     if not candidates:
         return None
-    return min(candidates, key=lambda r: (r.promotion_tier, -instance_size(r.instance_class), r.identifier))
+    return min(candidates, key=lambda r: (*promotion_rank(r.promotion_tier, r.instance_class), r.identifier))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import Cluster, WriteLoop, wait_for
 from harness.emulator.processes import marked_processes
-from harness.emulator.runtime import instance_size
+from harness.aurora import instance_size
 
 
 def expected_target(cluster: Cluster) -> str:

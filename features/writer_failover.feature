@@ -1,0 +1,28 @@
+Feature: Writer failover
+  When the writer of an Aurora cluster fails over, applications lose the ability to write only
+  briefly, every write they were told was committed survives, and the readers catch up.
+
+  Background:
+    Given an Aurora PostgreSQL cluster with a writer and 2 readers
+    And the probes are watching the cluster
+    And a steady state of 3 seconds
+
+  Scenario: Managed failover promotes the reader Aurora chooses
+    When the cluster fails over
+    Then the reader with the best promotion tier becomes the writer
+    And writes are back within the documented failover time
+    And no acknowledged write is lost
+    And replica lag after recovery stays within the documented replica lag
+
+  Scenario: Failover to a named reader
+    When the cluster fails over to the second reader
+    Then the second reader becomes the writer
+    And writes are back within 30 seconds
+    And no acknowledged write is lost
+
+  Scenario: Promotion follows the promotion tiers
+    Given the second reader has promotion tier 0
+    And the first reader has promotion tier 15
+    When the cluster fails over
+    Then the second reader becomes the writer
+    And no acknowledged write is lost

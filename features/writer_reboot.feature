@@ -1,0 +1,20 @@
+Feature: Instance reboot
+  Rebooting an instance restarts it in place: Aurora never fails over for a reboot. The game day
+  measures how long applications could not write while the writer restarted.
+
+  Background:
+    Given an Aurora PostgreSQL cluster with a writer and 2 readers
+    And the probes are watching the cluster
+    And a steady state of 2 seconds
+
+  Scenario: Rebooting the writer restarts it without a failover
+    When the writer is rebooted
+    Then the writer does not change
+    And writes are back within 60 seconds
+    And no acknowledged write is lost
+
+  Scenario: Rebooting a reader does not disturb writes
+    When the first reader is rebooted
+    Then the writer does not change
+    And writes are not interrupted
+    And no acknowledged write is lost

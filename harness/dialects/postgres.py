@@ -1,0 +1,74 @@
+"""Aurora PostgreSQL: all the SQL the harness sends to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from harness.dialects.base import Credentials, Outcome
+
+LEDGER = "gameday_ledger"
+
+# SQLSTATEs after which a sent COMMIT may still have happened: the connection or server went
+# away (08, 57P), or the wait for the storage quorum was cancelled after the local commit (57014).
+UNCERTAIN_SQLSTATE_PREFIXES = ("08", "57P", "57014", "53", "58", "XX")
+
+
+class PostgresDialect:
+    engine = "aurora-postgresql"
+    default_port = 5432
+    default_database = "postgres"
+
+    def connect(self, host: str, port: int, credentials: Credentials, *, connect_timeout: float = 2.0,
+                statement_timeout: float = 5.0, application_name: str = "aurora-gameday") -> psycopg.Connection:
+        return psycopg.connect(
+            host=host, port=port, user=credentials.user, password=credentials.password,
+            dbname=credentials.database, autocommit=True, connect_timeout=max(1, round(connect_timeout)),
+            application_name=application_name,
+            options=f"-c statement_timeout={int(statement_timeout * 1000)}",
+            # Detect a dead server quickly, as the Aurora fast-failover guide recommends.
+            keepalives=1, keepalives_idle=1, keepalives_interval=1, keepalives_count=5,
+        )
+
+    def instance_name(self, conn: psycopg.Connection) -> str:
+        return conn.execute("SELECT aurora_db_instance_identifier()").fetchone()[0]
+
+    def is_read_only(self, conn: psycopg.Connection) -> bool:
+        return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+
+    def create_ledger(self, conn: psycopg.Connection) -> None:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER} (run_id text NOT NULL, seq bigint NOT NULL, "
+                     f"writer text, committed_at timestamptz NOT NULL DEFAULT clock_timestamp())")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {LEDGER}_run_seq ON {LEDGER} (run_id, seq)")
+
+    def insert(self, conn: psycopg.Connection, run_id: str, seq: int) -> str:
+        row = conn.execute(f"INSERT INTO {LEDGER} (run_id, seq, writer) "
+                           f"VALUES (%s, %s, aurora_db_instance_identifier()) RETURNING writer",
+                           (run_id, seq)).fetchone()
+        return row[0]
+
+    def max_seq(self, conn: psycopg.Connection, run_id: str) -> int:
+        return conn.execute(f"SELECT coalesce(max(seq), 0) FROM {LEDGER} WHERE run_id = %s",
+                            (run_id,)).fetchone()[0]
+
+    def ledger_counts(self, conn: psycopg.Connection, run_id: str) -> dict[int, int]:
+        rows = conn.execute(f"SELECT seq, count(*) FROM {LEDGER} WHERE run_id = %s GROUP BY seq", (run_id,))
+        return {seq: count for seq, count in rows}
+
+    def delete_ledger_rows(self, conn: psycopg.Connection, run_id: str) -> None:
+        conn.execute(f"DELETE FROM {LEDGER} WHERE run_id = %s", (run_id,))
+
+    def classify(self, error: BaseException, sent: bool) -> Outcome:
+        if not sent:
+            return Outcome.FAILED
+        sqlstate = getattr(error, "sqlstate", None)
+        if sqlstate is None or sqlstate.startswith(UNCERTAIN_SQLSTATE_PREFIXES):
+            return Outcome.UNKNOWN
+        return Outcome.FAILED  # the server rejected the statement, e.g. 25006 on a reader
+
+    def describe_error(self, error: BaseException) -> str:
+        """One line for the timeline: SQLSTATE and the first line of the message."""
+        sqlstate = getattr(error, "sqlstate", None)
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        return f"{sqlstate}: {first_line}" if sqlstate else f"{type(error).__name__}: {first_line}"

@@ -1,0 +1,105 @@
+"""Checkers: pure functions from a recorded timeline to the numbers a game day is judged on.
+
+Record first, judge later (Jepsen's design): nothing here touches a database, so every figure
+in a report can be recomputed from the raw timeline. Each checker returns a frozen result with
+`as_dict()`, or `NotMeasured` with the reason when the timeline holds no data for it.
+
+Metric names are unique across checkers (`rto_s`, `outage_s`, `lost_count`, `rpo_s`,
+`availability`, `lag_p99_s`...), so a target's `metric` names exactly one measured value;
+`metric_value` finds it in `measure_all`'s output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.measure.availability import ReadAvailability, measure_read_availability
+from harness.measure.common import NotMeasured
+from harness.measure.data_loss import DataLoss, measure_data_loss
+from harness.measure.lag import VisibilityLag, measure_visibility_lag
+from harness.measure.rto import WriterRecovery, measure_rto
+from harness.timeline import Record
+
+__all__ = [
+    "METRICS",
+    "DataLoss",
+    "NotMeasured",
+    "ReadAvailability",
+    "VisibilityLag",
+    "WriterRecovery",
+    "measure_all",
+    "measure_data_loss",
+    "measure_read_availability",
+    "measure_rto",
+    "measure_visibility_lag",
+    "metric_value",
+]
+
+# The values a verdict can judge, by checker; names are unique across checkers.
+METRICS: dict[str, frozenset[str]] = {
+    "rto": frozenset(
+        {"rto_s", "outage_s", "resolution_s", "first_failure_after_fault_s", "failed_attempts",
+         "unknown_attempts"}
+    ),
+    "data_loss": frozenset(
+        {"lost_count", "lost_window_s", "rpo_s", "unknown_committed", "unknown_absent",
+         "failed_but_present"}
+    ),
+    "read_availability": frozenset({"availability", "longest_read_outage_s"}),
+    "visibility_lag": frozenset({"lag_p50_s", "lag_p95_s", "lag_p99_s", "lag_max_s", "not_seen"}),
+}
+PER_PROBE = ("read_availability", "visibility_lag")
+HIGHER_IS_BETTER = frozenset({"availability"})
+
+
+def measure_all(records: list[Record]) -> dict[str, Any]:
+    """Every checker's result as plain data (JSON-ready), each marked `measured` true or false."""
+    return {
+        "rto": _entry(measure_rto(records)),
+        "data_loss": _entry(measure_data_loss(records)),
+        "read_availability": _per_probe(measure_read_availability(records)),
+        "visibility_lag": _per_probe(measure_visibility_lag(records)),
+    }
+
+
+def metric_value(
+    measurements: dict[str, Any], metric: str, probe: str | None = None
+) -> float | int | None:
+    """The measured value a target's `metric` names; None when it was not measured.
+
+    Per-probe metrics take `probe`; without it they give the worst probe (lowest availability,
+    highest lag or outage), and None if any probe has no value: a probe that never saw the
+    writes cannot be shown to meet a target.
+    """
+    for name in ("rto", "data_loss"):
+        if metric in METRICS[name]:
+            return measurements[name].get(metric)
+    for name in PER_PROBE:
+        if metric not in METRICS[name]:
+            continue
+        entry = measurements[name]
+        if not entry["measured"]:
+            return None
+        values = [r[metric] for key, r in entry["probes"].items() if probe in (None, key)]
+        if not values:
+            raise KeyError(f"no read probe {probe!r} in the measurements")
+        if any(v is None for v in values):
+            return None
+        return min(values) if metric in HIGHER_IS_BETTER else max(values)
+    known = sorted(set().union(*METRICS.values()))
+    raise KeyError(f"unknown metric {metric!r}; known metrics: {', '.join(known)}")
+
+
+def _entry(result: WriterRecovery | DataLoss | NotMeasured) -> dict[str, Any]:
+    if isinstance(result, NotMeasured):
+        return result.as_dict()
+    return {"measured": True, **result.as_dict()}
+
+
+def _per_probe(
+    results: Mapping[str, ReadAvailability | VisibilityLag] | NotMeasured,
+) -> dict[str, Any]:
+    if isinstance(results, NotMeasured):
+        return results.as_dict()
+    return {"measured": True, "probes": {probe: r.as_dict() for probe, r in results.items()}}

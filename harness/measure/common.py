@@ -1,0 +1,83 @@
+"""What checkers share: the fault instant, "not measured", attempts by probe, error summaries."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.timeline import Record, of_kind
+
+ERROR_WIDTH = 200
+
+
+@dataclass(frozen=True)
+class NotMeasured:
+    """A checker had nothing to judge (no fault, no ledger...): a fact to report, not an error."""
+
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"measured": False, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """The first fault of the timeline: every "after the fault" figure counts from `start`."""
+
+    name: str
+    start: float
+
+
+def first_fault(records: Iterable[Record]) -> Fault | None:
+    """The earliest-issued fault, by `start`: faults are recorded when their call returns."""
+    faults = list(of_kind(records, "fault"))
+    if not faults:
+        return None
+    first = min(faults, key=lambda f: f["start"])
+    return Fault(name=str(first.get("name", "")), start=float(first["start"]))
+
+
+def ack_times(records: Iterable[Record]) -> dict[int, float]:
+    """seq → when COMMIT first returned for it (the `end` of its earliest acknowledged attempt)."""
+    acked: dict[int, float] = {}
+    for write in of_kind(records, "write"):
+        if write["outcome"] == "acknowledged":
+            seq = int(write["seq"])
+            acked[seq] = min(write["end"], acked.get(seq, write["end"]))
+    return acked
+
+
+def reads_by_probe(records: Iterable[Record]) -> dict[str, list[Record]]:
+    """Read attempts grouped by `probe`, probes in name order."""
+    by_probe: dict[str, list[Record]] = defaultdict(list)
+    for read in of_kind(records, "read"):
+        by_probe[read["probe"]].append(read)
+    return dict(sorted(by_probe.items()))
+
+
+def ended_after(attempts: Iterable[Record], instant: float | None) -> list[Record]:
+    """Attempts in completion order, keeping only those that ended after `instant` (all if None)."""
+    ordered = sorted(attempts, key=lambda a: (a["end"], a["start"]))
+    if instant is None:
+        return ordered
+    return [a for a in ordered if a["end"] > instant]
+
+
+def summarize_errors(attempts: Iterable[Record]) -> tuple[tuple[str, int], ...]:
+    """Distinct error messages (first line, truncated) with counts, most frequent first."""
+    counts = Counter(_headline(a.get("error")) for a in attempts)
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _headline(error: object) -> str:
+    if error is None or str(error).strip() == "":
+        return "(no error message)"
+    line = str(error).strip().splitlines()[0]
+    return line if len(line) <= ERROR_WIDTH else line[: ERROR_WIDTH - 1] + "…"
+
+
+def clean(value: float) -> float:
+    """Round away float noise from clock differences (to the microsecond) so figures read well."""
+    return round(value, 6)

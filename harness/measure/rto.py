@@ -1,0 +1,101 @@
+"""RTO: how long after the fault the application could write again (write probe, cluster endpoint).
+
+Counted from F, the `start` of the first fault, over the write attempts that ended after F, in
+completion order:
+
+- the outage runs from the first attempt that was not acknowledged (failed or unknown) to the
+  first acknowledged attempt after the *last* non-acknowledged one, so a flapping writer
+  (ok, fail, ok, fail, ok) is one outage, not several short ones;
+- `rto_s` = end of that recovering attempt − F: the moment COMMIT returned again;
+- `outage_s` = end of the recovering attempt − start of the first non-acknowledged attempt, the
+  time the application spent unable to write (it can exceed `rto_s` when an attempt was already
+  in flight when the fault was issued);
+- `resolution_s` = end of the recovering attempt − end of the last non-acknowledged attempt: the
+  true recovery instant lies somewhere in that gap, so it is the error bar on `rto_s`.
+
+No attempt completing after F counts as not recovered: a write that hangs leaves no record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.measure.common import (
+    NotMeasured,
+    clean,
+    ended_after,
+    first_fault,
+    summarize_errors,
+)
+from harness.timeline import Record, of_kind
+
+
+@dataclass(frozen=True)
+class WriterRecovery:
+    fault: str
+    disrupted: bool
+    recovered: bool
+    rto_s: float | None
+    outage_s: float | None
+    resolution_s: float | None
+    first_failure_after_fault_s: float | None
+    failed_attempts: int
+    unknown_attempts: int
+    errors: tuple[tuple[str, int], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault,
+            "disrupted": self.disrupted,
+            "recovered": self.recovered,
+            "rto_s": self.rto_s,
+            "outage_s": self.outage_s,
+            "resolution_s": self.resolution_s,
+            "first_failure_after_fault_s": self.first_failure_after_fault_s,
+            "failed_attempts": self.failed_attempts,
+            "unknown_attempts": self.unknown_attempts,
+            "errors": dict(self.errors),
+        }
+
+
+def measure_rto(records: list[Record]) -> WriterRecovery | NotMeasured:
+    """The writer's recovery from the first fault, as the write probe saw it."""
+    fault = first_fault(records)
+    if fault is None:
+        return NotMeasured("no fault record: nothing to recover from")
+    writes = list(of_kind(records, "write"))
+    if not writes:
+        return NotMeasured("no write record: the write probe did not run")
+
+    after = ended_after(writes, fault.start)
+    if not after:
+        return WriterRecovery(fault.name, True, False, None, None, None, None, 0, 0, ())
+    missed = [w for w in after if w["outcome"] != "acknowledged"]
+    if not missed:
+        return WriterRecovery(fault.name, False, True, 0.0, 0.0, None, None, 0, 0, ())
+
+    failed = sum(1 for w in missed if w["outcome"] == "failed")
+    unknown = len(missed) - failed
+    errors = summarize_errors(missed)
+    first_failure = clean(missed[0]["end"] - fault.start)
+    last_missed_end = missed[-1]["end"]
+    recovering = next(
+        (w for w in after if w["outcome"] == "acknowledged" and w["end"] > last_missed_end), None
+    )
+    if recovering is None:
+        return WriterRecovery(
+            fault.name, True, False, None, None, None, first_failure, failed, unknown, errors
+        )
+    return WriterRecovery(
+        fault=fault.name,
+        disrupted=True,
+        recovered=True,
+        rto_s=clean(recovering["end"] - fault.start),
+        outage_s=clean(recovering["end"] - missed[0]["start"]),
+        resolution_s=clean(recovering["end"] - last_missed_end),
+        first_failure_after_fault_s=first_failure,
+        failed_attempts=failed,
+        unknown_attempts=unknown,
+        errors=errors,
+    )

@@ -1,0 +1,1 @@
+"""pytest-bdd step definitions: parse the sentence, call the harness, nothing else."""

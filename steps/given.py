@@ -1,0 +1,37 @@
+"""Given: the cluster, the probes, the steady state."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers
+
+from harness.environments import ClusterRequirement, parse_engine
+from harness.faults import LinkLatency
+from harness.gameday import GameDay
+from steps.words import reader_at
+
+
+@given(parsers.re(r"an (?P<engine>Aurora \w+) cluster with a writer and (?P<readers>\d+) readers?"))
+def cluster_with_readers(game_day: GameDay, engine: str, readers: str) -> None:
+    game_day.provide_cluster(ClusterRequirement(engine=parse_engine(engine), readers=int(readers)))
+
+
+@given(parsers.parse("the {ordinal} reader has promotion tier {tier:d}"))
+def reader_tier(game_day: GameDay, ordinal: str, tier: int) -> None:
+    reader = reader_at(game_day, ordinal)
+    game_day.cluster.cluster.rds.modify_db_instance(DBInstanceIdentifier=reader, PromotionTier=tier,
+                                                    ApplyImmediately=True)
+
+
+@given("the probes are watching the cluster")
+def probes_running(game_day: GameDay) -> None:
+    game_day.start_probes()
+
+
+@given(parsers.parse("a steady state of {seconds:d} seconds"))
+def steady_state(game_day: GameDay, seconds: int) -> None:
+    game_day.hold("steady-state", seconds)
+
+
+@given(parsers.parse("the replication link to the {ordinal} reader is delayed by {milliseconds:d} milliseconds"))
+def delayed_link(game_day: GameDay, ordinal: str, milliseconds: int) -> None:
+    game_day.inject_condition(LinkLatency(reader_at(game_day, ordinal), milliseconds))
