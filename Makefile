@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup engines test bench clean
+.PHONY: setup engines report-tools test bench gameday report clean
 
-setup: $(STAMP) engines
+setup: $(STAMP) engines report-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,28 @@ engines:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-client-15; \
 	fi
 
+# Allure 3 and playwright-core from npm (pinned in package-lock.json), Debian's Chromium for
+# checking rendered reports in a real browser.
+report-tools: node_modules/.installed
+	@command -v chromium >/dev/null 2>&1 || { echo "report-tools: installing Chromium"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 test: setup
 	$(BIN)/pytest
+
+# A game day on the local emulator, its HTML report, and a check of that report in Chromium.
+gameday: setup
+	@status=0; $(BIN)/gameday run --tags "not @negative-control" || status=$$?; \
+	$(BIN)/gameday report && $(BIN)/python -m harness.report.inspect && \
+	echo "gameday: report at $$(ls -dt $(CURDIR)/reports/*/html | head -1)/index.html"; \
+	exit $$status
+
+report: setup
+	$(BIN)/gameday report
 
 bench: setup
 	$(BIN)/python -m harness.bench.emulator

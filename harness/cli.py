@@ -84,6 +84,10 @@ def _add_run_commands(groups: argparse._SubParsersAction) -> None:
     targets = groups.add_parser("targets", help="list the documented targets verdicts are judged against")
     targets.set_defaults(handler=_targets)
 
+    from harness.report.render import add_report_arguments
+
+    add_report_arguments(groups.add_parser("report", help="render a run's HTML report (Allure 3, offline)"))
+
 
 def _run(args: argparse.Namespace) -> int:
     from harness.run import RunError, RunOptions, run

@@ -104,9 +104,11 @@ class EmulatorEnvironment(Environment):
     _counter: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
-        from harness.emulator.emulator import Emulator
+        from harness.emulator.emulator import Emulator, default_state_dir
 
-        self.emulator = Emulator(self.state_dir, net=self.net, dns_ttl=self.dns_ttl).start()
+        # Never the daemon's state dir: starting an emulator wipes the clusters of its state dir.
+        state_dir = self.state_dir or default_state_dir().with_name("gameday-run")
+        self.emulator = Emulator(state_dir, net=self.net, dns_ttl=self.dns_ttl).start()
 
     def rds(self) -> Any:
         return self.emulator.client()
@@ -116,7 +118,7 @@ class EmulatorEnvironment(Environment):
 
     def provide(self, requirement: ClusterRequirement, purpose: str) -> ClusterUnderTest:
         rds = self.rds()
-        identifier = f"gd-{_slug(purpose)[:40].strip('-')}-{next(self._counter)}"
+        identifier = f"gd-{_slug(purpose)[:16].strip('-')}-{next(self._counter)}"
         credentials = Credentials("gameday", secrets.token_urlsafe(18), "gameday")
         rds.create_db_cluster(DBClusterIdentifier=identifier, Engine=requirement.engine,
                               MasterUsername=credentials.user, MasterUserPassword=credentials.password,

@@ -66,8 +66,12 @@ class OutcomeCollector:
             status = report.outcome if report.when == "call" else ("error" if report.failed else report.outcome)
             previous = self.outcomes.get(report.nodeid)
             if previous is None or previous.status == "passed":
-                self.outcomes[report.nodeid] = Outcome(report.nodeid.split("::")[-1], status,
-                                                       _headline(report.longreprtext) if status != "passed" else "")
+                message = ""
+                if status == "skipped" and isinstance(report.longrepr, tuple):
+                    message = str(report.longrepr[2]).removeprefix("Skipped: ")
+                elif status != "passed":
+                    message = _headline(report.longreprtext)
+                self.outcomes[report.nodeid] = Outcome(report.nodeid.split("::")[-1], status, message)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -135,8 +139,10 @@ def run(options: RunOptions) -> int:
         os.environ["GAMEDAY_PROFILE"] = str(options.profile.resolve())
     if options.dns_ttl is not None:
         os.environ["GAMEDAY_DNS_TTL"] = str(options.dns_ttl)
-    args = [str(SCENARIOS_MODULE), "--rootdir", str(PROJECT), "-o", "addopts=", "-p", "no:cacheprovider",
-            "--strict-markers", "-q", f"--alluredir={run_dir / 'allure-results'}"]
+    # allure-pytest-bdd names results by the feature's path under the rootdir, so it must hold them all.
+    rootdir = os.path.commonpath([str(PROJECT), *map(str, features)])
+    args = [str(SCENARIOS_MODULE), "--rootdir", rootdir, "-o", "addopts=", "-p", "no:cacheprovider",
+            "--strict-markers", "-q", "--tb=short", f"--alluredir={run_dir / 'allure-results'}"]
     if options.tags:
         args += ["-m", marker_expression(options.tags)]
     collector = OutcomeCollector()
@@ -171,6 +177,7 @@ def summarize(run_dir: Path, collector: OutcomeCollector) -> dict[str, Any]:
     problems = [o for o in collector.outcomes.values() if o.status in ("failed", "error") and
                 not o.message.startswith("AssertionError: PolicyBreached")]
     lines += [f"  {o.status.upper()}  {o.name}: {o.message}" for o in problems]
+    lines += [f"  SKIPPED  {o.name}: {o.message}" for o in collector.outcomes.values() if o.status == "skipped"]
     lines += [f"  COLLECTION ERROR  {message}" for message in collector.collection_errors]
     breached = sum(1 for s in scenarios if s["status"] == "PolicyBreached")
     document = {"run_dir": str(run_dir), "scenarios": scenarios,

@@ -94,8 +94,10 @@ def game_day(environment: Environment, run_dir: Path, request: pytest.FixtureReq
     try:
         yield day
     finally:
-        day.close()
-        attach_scenario_evidence(day)
+        try:
+            day.close()
+        finally:
+            attach_scenario_evidence(day)
 
 
 def pytest_bdd_before_step_call(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,

@@ -131,6 +131,9 @@ class Emulator:
             self.http.shutdown()
             self.http.server_close()
         self.jobs.wait(60)
+        for thread in self._threads:
+            if thread.name == "emulator-warm-templates":
+                thread.join(120)  # killing initdb midway would strand its shared memory
         with self.backend.lock:
             runtimes = [rt for region in self.backend.regions.values() for rt in region.runtimes.values()]
             for region in self.backend.regions.values():

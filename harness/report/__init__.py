@@ -6,3 +6,7 @@
 - `render`: Allure 3 (npm `allure`) turns a run's results into HTML, keeping history;
 - `inspect`: headless Chromium opens the rendered report and says what a person would see.
 """
+
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]  # the checkout: package.json, node_modules/, .git, reports/

@@ -106,7 +106,6 @@ class _Chart:
     def __init__(self, records: list[Record], title: str):
         self.records = records
         self.title = title
-        self.parts: list[str] = []
         self.origin = float(records[0]["m"]) if records else 0.0
         wall_offset = float(records[0]["t"]) - self.origin if records else 0.0
         self.events = [(float(r["date"]) - wall_offset - self.origin, r) for r in _kind(records, "event")]
@@ -163,8 +162,9 @@ class _Chart:
         body: list[str] = []
         self.phases(body, header_top, plot_bottom)
         for lane in lanes.values():
-            body.append(f'<text x="{LEFT - 8}" y="{lane.top + min(lane.height, 16) / 2 + 4:.1f}" '
-                        f'text-anchor="end" class="lane">{escape(_clip(lane.label, 26))}</text>')
+            body.append(f"<g><title>{escape(lane.label)}</title>"
+                        f'<text x="{LEFT - 8}" y="{lane.top + min(lane.height, 16) / 2 + 4:.1f}" '
+                        f'text-anchor="end" class="lane">{escape(_shorten(lane.label, 23))}</text></g>')
             body.append(f'<line x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{lane.top + lane.height:.1f}" '
                         f'y2="{lane.top + lane.height:.1f}" class="grid"/>')
         self.cluster_lane(body, lanes["cluster"])
@@ -266,7 +266,8 @@ class _Chart:
             failed_h = failed / total * lane.height
             if failed_h < lane.height:
                 out.append(f'<rect x="{x0:.1f}" y="{lane.top + failed_h:.1f}" width="{width:.1f}" '
-                           f'height="{lane.height - failed_h:.1f}" fill="{READ_COLOURS["ok"]}"><title>{tip}</title></rect>')
+                           f'height="{lane.height - failed_h:.1f}" fill="{READ_COLOURS["ok"]}">'
+                           f"<title>{tip}</title></rect>")
             if failed_h:
                 out.append(f'<rect x="{x0:.1f}" y="{lane.top:.1f}" width="{width:.1f}" height="{failed_h:.1f}" '
                            f'fill="{READ_COLOURS["failed"]}"><title>{tip}</title></rect>')
@@ -301,7 +302,8 @@ class _Chart:
             path, previous = [], None
             for index in sorted(worst.get(probe, {})):
                 x0, width, _ = self.bucket_span(index)
-                path.append(f"{'L' if previous == index - 1 else 'M'}{x0 + width / 2:.1f} {y_of(worst[probe][index]):.1f}")
+                move = "L" if previous == index - 1 else "M"
+                path.append(f"{move}{x0 + width / 2:.1f} {y_of(worst[probe][index]):.1f}")
                 previous = index
             if path:
                 lags = [lag for _, lag in samples[probe]]
@@ -322,8 +324,8 @@ class _Chart:
                        f'style="fill:{FAULT_COLOUR};font-weight:bold">{escape(label)}</text></g>')
         for at, old, new in self.writer_changes():
             x = self.x(at)
-            label = f"writer {old} → {new}"
-            out.append(f'<g><title>{escape(f"{_secs(at)}: {label}")}</title>'
+            label = f"writer {_shorten(old, 16)} → {_shorten(new, 16)}"
+            out.append(f'<g><title>{escape(f"{_secs(at)}: writer {old} → {new}")}</title>'
                        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{header_top + 30:.1f}" y2="{bottom:.1f}" '
                        f'stroke="{WRITER_COLOUR}" stroke-width="1.5" stroke-dasharray="2 2"/>'
                        f'<text x="{x + 3:.1f}" y="{header_top + 38:.1f}" style="fill:{WRITER_COLOUR}">'
@@ -371,7 +373,8 @@ class _Chart:
             (_swatch(PHASE_COLOURS[0]), "scenario phase"),
         ]
         entries += [(_rule(LAG_COLOURS[i % len(LAG_COLOURS)], "", 2), f"lag {p}") for i, p in enumerate(probes)]
-        out.append(f'<g class="legend"><text x="{LEFT - 8}" y="{top + 10}" text-anchor="end" class="lane">legend</text>')
+        out.append(f'<g class="legend"><text x="{LEFT - 8}" y="{top + 10}" text-anchor="end" class="lane">'
+                   "legend</text>")
         x, y = float(LEFT), top
         for mark, label in entries:
             width = 26 + 6.2 * len(label)
@@ -414,6 +417,14 @@ def _secs(value: float) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+
+
+def _shorten(text: str, width: int) -> str:
+    """Elide the middle: instance identifiers share long prefixes and differ at the end."""
+    if len(text) <= width:
+        return text
+    head = min(text.find(":") + 1 if ":" in text else 4, width // 2)
+    return text[:head] + "…" + text[len(text) - (width - head - 1):]
 
 
 def _swatch(colour: str) -> Callable[[float, float], str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     finally:
         marker = emu.registry.marker
         emu.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
         leftovers = [pid for pid, m in marked_processes().items() if m == marker]
         assert not leftovers, f"emulator processes left running after stop(): {leftovers}"
 

@@ -1,0 +1,160 @@
+"""Game days end to end on the emulator: `gameday run` as users run it, and its evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.emulator.processes import owned_processes as emulator_processes
+from harness.report.inspect import inspect_report
+from harness.timeline import read_timeline
+
+PROJECT = Path(__file__).resolve().parents[2]
+GAMEDAY = [sys.executable, "-m", "harness.cli"]
+
+
+@pytest.fixture(autouse=True)
+def emulator_home(tmp_path: Path) -> Iterator[Path]:
+    """Each test's game-day emulator keeps its state on tmpfs; removed afterwards."""
+    home = Path("/dev/shm") / f"gd-test-run-{tmp_path.name}"
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def gameday(args: list[str], tmp_path: Path, net: int, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "GAMEDAY_EMULATOR_NET": str(net),
+                   "GAMEDAY_EMULATOR_HOME": str(Path("/dev/shm") / f"gd-test-run-{tmp_path.name}"), **env}
+    return subprocess.run(GAMEDAY + args, cwd=PROJECT, env=environment, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def verdicts(run_dir: Path) -> dict[str, dict[str, Any]]:
+    return {json.loads(p.read_text())["scenario"]: json.loads(p.read_text())
+            for p in run_dir.glob("scenarios/*/*/verdict.json")}
+
+
+def event_time(records: list[dict[str, Any]], prefix: str) -> float:
+    return next(r["date"] for r in records if r["kind"] == "event" and r["message"].startswith(prefix))
+
+
+@pytest.mark.browser
+def test_failover_game_day_passes_with_no_loss_and_an_rto_of_dns_ttl_plus_promotion(tmp_path: Path) -> None:
+    done = gameday(["run", "features/writer_failover.feature", "--reports", str(tmp_path), "--run-id", "fo",
+                    "--dns-ttl", "2"], tmp_path, net=46)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = verdicts(tmp_path / "fo")
+    assert set(results) == {"Managed failover promotes the reader Aurora chooses", "Failover to a named reader",
+                            "Promotion follows the promotion tiers"}
+    assert all(r["status"] == "PolicyMet" for r in results.values())
+    managed = results["Managed failover promotes the reader Aurora chooses"]
+    assert managed["measurements"]["data_loss"]["lost_count"] == 0
+    assert managed["measurements"]["data_loss"]["acknowledged"] > 500
+    timeline = read_timeline(next((tmp_path / "fo").glob("scenarios/*/managed-failover*/timeline.jsonl")))
+    fault = next(r for r in timeline if r["kind"] == "fault")
+    promoted_after = event_time(timeline, "Completed failover") - (fault["t"] - (fault["m"] - fault["start"]))
+    rto = managed["measurements"]["rto"]["rto_s"]
+    # Stale DNS keeps new connections on the old writer for the TTL after the promotion.
+    assert promoted_after + 2.0 - 0.2 <= rto <= promotion_bound(promoted_after) + 2.0, (rto, promoted_after)
+    assert "PolicyMet" in (tmp_path / "fo" / "summary.txt").read_text()
+
+    rendered = gameday(["report", str(tmp_path / "fo")], tmp_path, net=46)
+    assert rendered.returncode == 0, rendered.stderr
+    report = inspect_report(tmp_path / "fo" / "html")
+    assert {s.name for s in report.scenarios} == set(results)
+    assert all(s.status == "passed" and s.verdicts and s.chart for s in report.scenarios)
+    assert not report.external_requests
+
+
+def promotion_bound(promoted_after: float) -> float:
+    """Event dates have millisecond precision; allow the write probe's resolution on top."""
+    return promoted_after + 0.5
+
+
+def test_negative_control_run_breaches_the_rpo_target_and_exits_non_zero(tmp_path: Path) -> None:
+    done = gameday(["run", "features/negative_control.feature", "--reports", str(tmp_path), "--run-id", "neg"],
+                   tmp_path, net=47)
+    assert done.returncode == 1, done.stdout[-3000:]
+    (result,) = verdicts(tmp_path / "neg").values()
+    assert result["status"] == "PolicyBreached"
+    loss = result["measurements"]["data_loss"]
+    assert loss["lost_count"] > 0
+    verdict = next(v for v in result["verdicts"] if v["check"] == "data loss (RPO)")
+    assert verdict["status"] == "PolicyBreached" and verdict["target_id"] == "in-region-acknowledged-writes"
+    assert "BREACHED" in done.stdout and "data loss" in done.stdout
+
+
+def test_killing_gameday_run_keeps_the_timeline_and_leaves_no_process(tmp_path: Path) -> None:
+    home = Path("/dev/shm") / f"gd-test-run-{tmp_path.name}"
+    environment = {**os.environ, "GAMEDAY_EMULATOR_NET": "48", "GAMEDAY_EMULATOR_HOME": str(home)}
+    process = subprocess.Popen(GAMEDAY + ["run", "features/writer_reboot.feature", "--reports", str(tmp_path),
+                                          "--run-id", "killed"], cwd=PROJECT, env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        timeline = None
+        while time.monotonic() < deadline:
+            found = list((tmp_path / "killed").glob("scenarios/*/*/timeline.jsonl"))
+            if found and sum(r["kind"] == "write" for r in read_timeline(found[0])) > 100:
+                timeline = found[0]
+                break
+            time.sleep(0.2)
+        assert timeline is not None, "the game day never got to writing"
+        assert emulator_processes(home), "engines were running before the kill"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    records = read_timeline(timeline)
+    assert sum(r["kind"] == "write" for r in records) > 100, "what was recorded before the kill is still there"
+    deadline = time.monotonic() + 30
+    while emulator_processes(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not emulator_processes(home), "no engine, storage node or proxy survives the killed run"
+
+
+def test_an_unknown_step_is_named_in_the_summary(tmp_path: Path) -> None:
+    feature = tmp_path / "odd.feature"
+    feature.write_text("Feature: Odd\n  Scenario: A step nobody wrote\n"
+                       "    Given an Aurora PostgreSQL cluster with a writer and 1 reader\n"
+                       "    When the moon turns blue\n")
+    done = gameday(["run", str(feature), "--reports", str(tmp_path), "--run-id", "odd"], tmp_path, net=49)
+    assert done.returncode == 1
+    assert 'Step definition is not found: When "the moon turns blue"' in done.stdout
+
+
+def test_a_malformed_feature_is_rejected_before_anything_runs(tmp_path: Path) -> None:
+    feature = tmp_path / "broken.feature"
+    feature.write_text("Feature: Broken\n  Scenario: oops\n    Given a step\n   Whenn misspelled\n")
+    done = gameday(["run", str(feature), "--reports", str(tmp_path)], tmp_path, net=49)
+    assert done.returncode == 2
+    assert f"{feature}: malformed feature" in done.stderr and "(4:4)" in done.stderr
+    assert not list(tmp_path.glob("*/scenarios"))
+
+
+def test_a_cluster_the_target_cannot_provide_is_a_clear_error(tmp_path: Path) -> None:
+    feature = tmp_path / "mysql.feature"
+    feature.write_text("Feature: Wrong engine\n  Scenario: Oracle is not Aurora\n"
+                       "    Given an Aurora Oracle cluster with a writer and 1 reader\n")
+    done = gameday(["run", str(feature), "--reports", str(tmp_path), "--run-id", "engine"], tmp_path, net=49)
+    assert done.returncode == 1
+    assert "unknown engine 'Aurora Oracle'" in done.stdout
+
+
+def test_an_unreachable_aws_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.toml"
+    profile.write_text('[[clusters]]\nidentifier = "orders"\nregion = "us-east-1"\npassword_env = "ORDERS_PW"\n')
+    done = gameday(["run", "features/writer_reboot.feature", "--target", "aws", "--profile", str(profile),
+                    "--reports", str(tmp_path), "--run-id", "aws"], tmp_path, net=49,
+                   GAMEDAY_AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y",
+                   AWS_MAX_ATTEMPTS="1")
+    assert done.returncode == 1
+    assert 'Could not connect to the endpoint URL: "http://127.0.0.1:9/"' in done.stdout

@@ -1,0 +1,51 @@
+"""The negative control, checked independently: the writes the harness calls lost are exactly
+the acknowledged writes missing from the ledger when we read it ourselves."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+
+from harness.environments import ClusterRequirement, EmulatorEnvironment
+from harness.faults import LinkLatency, UnsafeFailover
+from harness.gameday import GameDay
+from harness.timeline import read_timeline
+
+
+def test_lost_writes_reported_are_exactly_those_missing_from_the_ledger(tmp_path: Path) -> None:
+    state_dir = Path("/dev/shm") / f"gd-test-neg-{tmp_path.name}"
+    environment = EmulatorEnvironment(state_dir=state_dir, net=44, dns_ttl=0)
+    day = GameDay(environment, "negative control", tmp_path / "negative-control")
+    try:
+        day.provide_cluster(ClusterRequirement(readers=1))
+        reader = day.initial_readers[0]
+        day.inject_condition(LinkLatency(reader, 1500))
+        day.start_probes()
+        day.hold("steady-state", 3)
+        day.inject(UnsafeFailover(reader))
+        day.await_recovery(120)
+        loss = day.measurements()["data_loss"]
+
+        host, port = day.cluster.endpoint()
+        credentials = day.cluster.credentials
+        with psycopg.connect(host=host, port=port, user=credentials.user, password=credentials.password,
+                             dbname=credentials.database) as conn:
+            present = {seq for (seq,) in conn.execute("SELECT seq FROM gameday_ledger WHERE run_id = %s",
+                                                      (day.run_id,))}
+        acknowledged = {r["seq"] for r in read_timeline(day.timeline.path)
+                        if r["kind"] == "write" and r["outcome"] == "acknowledged"}
+        really_missing = sorted(acknowledged - present)
+
+        assert len(really_missing) > 10, "an unsafe promotion behind a 1.5 s lag really loses writes"
+        assert loss["lost_count"] == len(really_missing)
+        assert loss["lost"] == really_missing[:1000]
+        assert loss["rpo_s"] > 0.5
+        verdict = day.judge_data_loss(day.target("in-region-acknowledged-writes"))
+        assert verdict.status == "PolicyBreached"
+        assert f"{len(really_missing)} writes" in verdict.explanation
+    finally:
+        day.close()
+        environment.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
