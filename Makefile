@@ -51,6 +51,7 @@ report: setup
 
 bench: setup
 	$(BIN)/python -m harness.bench.emulator
+	$(BIN)/python -m harness.bench.probes
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -139,7 +139,8 @@ class EmulatorEnvironment(Environment):
             cut.cluster.wait_settled(timeout=120)
         except TimeoutError:
             pass  # delete what we can anyway
-        members = cut.cluster.members()
+        # Readers first: deleting the writer of a cluster that still has readers fails over.
+        members = sorted(cut.cluster.members(), key=lambda m: m.is_writer)
         for member in members:
             rds.delete_db_instance(DBInstanceIdentifier=member.identifier, SkipFinalSnapshot=True)
         cut.cluster.wait_until(lambda: not cut.cluster.members(), 120, "instances deleted")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from harness.timeline import Record, Timeline, read_timeline
 from harness.verdicts import BREACHED, Verdict, judge, judge_fact, judge_target, write_verdict_file
 
 log = logging.getLogger("harness.gameday")
+PROBE_SWITCH_INTERVAL_S = 0.0005
 
 
 class ScenarioError(RuntimeError):
@@ -100,6 +102,9 @@ class GameDay:
                 probes.append(ReadProbe(*args, Target(f"reader:{member.identifier}", member.address, member.port),
                                         cut.credentials, self.run_id))
         probes.append(TopologyProbe(self.timeline, self.settings, cut.cluster))
+        # The write probe is I/O-bound but shares the GIL with the other probes (and boto3's
+        # parsing); a short switch interval keeps its blind spots after a failure to ~ms.
+        sys.setswitchinterval(PROBE_SWITCH_INTERVAL_S)
         self.probes = ProbeSet(probes).start()
 
     def hold(self, phase: str, seconds: float) -> None:

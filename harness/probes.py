@@ -33,7 +33,7 @@ class ProbeSettings:
     statement_timeout: float = 2.0
     write_pause: float = 0.0  # between write attempts; 0 = back to back
     read_pause: float = 0.01
-    retry_pause: float = 0.01  # after a failed attempt
+    retry_pause: float = 0.005  # after a failed attempt: the probe's blind spot, so keep it short
     topology_interval: float = 0.5
     events_interval: float = 2.0
 

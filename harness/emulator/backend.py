@@ -330,10 +330,9 @@ class RdsBackend:
 
     def delete_db_instance(self, region: Region, p: dict[str, Any]) -> dict[str, Any]:
         cluster, instance = region.instance(p["DBInstanceIdentifier"])
-        if instance.status in ("deleting", "creating") or cluster.status != "available":
+        if instance.status in ("deleting", "creating"):
             raise fault("InvalidDBInstanceStateFault", f"Instance {instance.identifier} cannot be deleted while "
-                                                       f"it is {instance.status} and the cluster is "
-                                                       f"{cluster.status}.")
+                                                       f"it is {instance.status}.")
         instance.status = "deleting"
         runtime = region.runtimes[cluster.identifier]
         self.emulator.jobs.start(f"delete {instance.identifier}", runtime.delete_instance, instance, lambda: None)

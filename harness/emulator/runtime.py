@@ -142,7 +142,8 @@ class ClusterRuntime:
     def delete_instance(self, instance: DBInstance, on_gone: Callable[[], None]) -> None:
         """Job: deleting the writer of a cluster with readers fails over first, as on Aurora."""
         with self.lock:
-            if instance.identifier == self.cluster.writer_id and self.cluster.readers:
+            staying = [r for r in self.cluster.readers if r.status != "deleting"]
+            if instance.identifier == self.cluster.writer_id and staying:
                 self._failover(None, exclude_old_writer=True)
             is_last = len(self.cluster.instances) == 1
             self.engine.remove(self.engine.instances[instance.identifier], keep_as_volume=is_last)

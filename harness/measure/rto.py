@@ -10,8 +10,12 @@ completion order:
 - `outage_s` = end of the recovering attempt − start of the first non-acknowledged attempt, the
   time the application spent unable to write (it can exceed `rto_s` when an attempt was already
   in flight when the fault was issued);
-- `resolution_s` = end of the recovering attempt − end of the last non-acknowledged attempt: the
-  true recovery instant lies somewhere in that gap, so it is the error bar on `rto_s`.
+- `resolution_s` = start of the recovering attempt − end of the last non-acknowledged attempt:
+  the probe's blind spot around recovery. No attempt was in flight then, so a client that
+  started a write in that gap could have been acknowledged up to that much earlier than
+  `rto_s`; outside it the probe was always trying. (The recovering attempt's own latency is
+  not uncertainty: an application's first write pays it too, and the RTO counts until an
+  acknowledgement.)
 
 No attempt completing after F counts as not recovered: a write that hangs leaves no record.
 """
@@ -93,7 +97,7 @@ def measure_rto(records: list[Record]) -> WriterRecovery | NotMeasured:
         recovered=True,
         rto_s=clean(recovering["end"] - fault.start),
         outage_s=clean(recovering["end"] - missed[0]["start"]),
-        resolution_s=clean(recovering["end"] - last_missed_end),
+        resolution_s=clean(max(0.0, recovering["start"] - last_missed_end)),
         first_failure_after_fault_s=first_failure,
         failed_attempts=failed,
         unknown_attempts=unknown,

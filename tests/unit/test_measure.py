@@ -91,7 +91,7 @@ def test_failover_rto_is_exact_to_the_recovering_write() -> None:
         recovered=True,
         rto_s=3.75,  # 5.25 (COMMIT of seq 6 returned) − 1.5 (failover issued)
         outage_s=3.25,  # 5.25 − 2.0 (seq 3, the first attempt that failed, started)
-        resolution_s=1.15,  # 5.25 − 4.1 (seq 5, the last failure, ended)
+        resolution_s=0.9,  # 5.0 (seq 6, the recovering write, started) − 4.1 (seq 5, the last failure, ended)
         first_failure_after_fault_s=0.7,
         failed_attempts=2,
         unknown_attempts=1,
@@ -109,7 +109,7 @@ def test_flapping_writer_is_one_outage_until_the_last_failure() -> None:
     ]
     result = measure_rto(records)
     assert isinstance(result, WriterRecovery)
-    assert (result.rto_s, result.outage_s, result.resolution_s) == (5.0, 4.0, 1.0)
+    assert (result.rto_s, result.outage_s, result.resolution_s) == (5.0, 4.0, 0.0)  # never blind
     assert (result.failed_attempts, result.unknown_attempts) == (1, 1)
 
 
