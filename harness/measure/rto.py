@@ -17,6 +17,9 @@ completion order:
   not uncertainty: an application's first write pays it too, and the RTO counts until an
   acknowledgement.)
 
+When no attempt failed after F, `rto_s` is the time to the first acknowledgement after F (a
+stalled write counts until it returns) and `outage_s` is 0.
+
 No attempt completing after F counts as not recovered: a write that hangs leaves no record.
 """
 
@@ -77,7 +80,11 @@ def measure_rto(records: list[Record]) -> WriterRecovery | NotMeasured:
         return WriterRecovery(fault.name, True, False, None, None, None, None, 0, 0, ())
     missed = [w for w in after if w["outcome"] != "acknowledged"]
     if not missed:
-        return WriterRecovery(fault.name, False, True, 0.0, 0.0, None, None, 0, 0, ())
+        # Nothing failed, but a write may still have stalled (e.g. waiting for a storage
+        # quorum): writing was possible again at the first acknowledgement after the fault.
+        first_ack = after[0]
+        return WriterRecovery(fault.name, False, True, clean(first_ack["end"] - fault.start), 0.0, None, None,
+                              0, 0, ())
 
     failed = sum(1 for w in missed if w["outcome"] == "failed")
     unknown = len(missed) - failed

@@ -80,6 +80,23 @@ def promotion_bound(promoted_after: float) -> float:
     return promoted_after + 0.5
 
 
+def test_reboot_and_storage_quorum_game_days_measure_what_happened(tmp_path: Path) -> None:
+    done = gameday(["run", "features/writer_reboot.feature", "features/storage_quorum.feature",
+                    "--reports", str(tmp_path), "--run-id", "rs"], tmp_path, net=46)
+    assert done.returncode == 0, done.stdout[-3000:]
+    results = verdicts(tmp_path / "rs")
+    assert len(results) == 4 and all(r["status"] == "PolicyMet" for r in results.values())
+
+    reboot = results["Rebooting the writer restarts it without a failover"]["measurements"]["rto"]
+    assert reboot["disrupted"] and 0 < reboot["rto_s"] < 30, "a writer reboot really interrupts writes"
+    halted = results["Losing a third storage node halts writes until it returns"]
+    checks = {v["check"]: v for v in halted["verdicts"]}
+    assert checks["writes halted"]["measured"] == 0
+    assert 0 < checks["writes back (RTO)"]["measured"] < 15, "timed from the nodes' return to the next commit"
+    assert checks["read availability"]["measured"] == 1.0
+    assert halted["measurements"]["data_loss"]["lost_count"] == 0
+
+
 def test_negative_control_run_breaches_the_rpo_target_and_exits_non_zero(tmp_path: Path) -> None:
     done = gameday(["run", "features/negative_control.feature", "--reports", str(tmp_path), "--run-id", "neg"],
                    tmp_path, net=47)

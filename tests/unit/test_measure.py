@@ -137,11 +137,18 @@ def test_a_write_that_hangs_past_the_end_counts_as_not_recovered() -> None:
     assert (result.disrupted, result.recovered, result.rto_s) == (True, False, None)
 
 
-def test_undisrupted_writes_have_zero_rto() -> None:
+def test_undisrupted_writes_recover_at_the_first_acknowledgement() -> None:
     records = [write(1, 0.0, 0.1), fault(0.5), write(2, 1.0, 1.1), write(3, 2.0, 2.1)]
     assert measure_rto(records) == WriterRecovery(
-        "failover", False, True, 0.0, 0.0, None, None, 0, 0, ()
+        "failover", False, True, 0.6, 0.0, None, None, 0, 0, ()
     )
+
+
+def test_a_write_stalled_across_the_fault_counts_until_it_returns() -> None:
+    records = [write(1, 0.0, 0.1), write(2, 0.2, 3.5), fault(1.0), write(3, 3.5, 3.6)]
+    result = measure_rto(records)
+    assert isinstance(result, WriterRecovery)
+    assert (result.disrupted, result.rto_s, result.outage_s) == (False, 2.5, 0.0)
 
 
 def test_failures_before_the_fault_are_not_the_fault_s_outage() -> None:
