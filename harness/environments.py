@@ -95,7 +95,13 @@ class Environment:
 
 @dataclass
 class EmulatorEnvironment(Environment):
-    """Clusters on the local Aurora emulator, created per scenario and deleted afterwards."""
+    """Clusters on a local Aurora emulator of its own, created per scenario and deleted afterwards.
+
+    The emulator runs as a daemon tied to this process: the harness reaches it only through its
+    HTTP API (boto3, and the control client for emulator-only faults), as users do, and its
+    control plane does not compete with the probes for this process's CPU. When this process
+    ends, however it ends, the daemon stops and takes its engines with it.
+    """
 
     state_dir: Path | None = None
     net: int = 45
@@ -104,17 +110,22 @@ class EmulatorEnvironment(Environment):
     _counter: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
-        from harness.emulator.emulator import Emulator, default_state_dir
+        from harness.emulator import daemon
+        from harness.emulator.emulator import default_state_dir
 
-        # Never the daemon's state dir: starting an emulator wipes the clusters of its state dir.
-        state_dir = self.state_dir or default_state_dir().with_name("gameday-run")
-        self.emulator = Emulator(state_dir, net=self.net, dns_ttl=self.dns_ttl).start()
+        # Never the user's daemon's state dir: starting an emulator wipes the clusters of its state dir.
+        self.state_dir = Path(self.state_dir or default_state_dir().with_name("gameday-run"))
+        self.info = daemon.up(self.state_dir, port=0, net=self.net, dns_ttl=self.dns_ttl, tied=True)
 
     def rds(self) -> Any:
-        return self.emulator.client()
+        return boto3.client("rds", endpoint_url=self.info["endpoint_url"], region_name=self.info["region"],
+                            aws_access_key_id=self.info["aws_access_key_id"],
+                            aws_secret_access_key=self.info["aws_secret_access_key"])
 
     def controls(self) -> Any:
-        return self.emulator.controls
+        from harness.emulator.controls import EmulatorControlClient
+
+        return EmulatorControlClient(self.info["endpoint_url"], self.info["control_token"])
 
     def provide(self, requirement: ClusterRequirement, purpose: str) -> ClusterUnderTest:
         rds = self.rds()
@@ -153,11 +164,16 @@ class EmulatorEnvironment(Environment):
             engine = f"PostgreSQL {PgBinaries.find().version()}"
         except FileNotFoundError:
             engine = "PostgreSQL (not installed)"
-        return {"target": "emulator", "emulator.endpoint": self.emulator.endpoint_url,
+        return {"target": "emulator", "emulator.endpoint": self.info["endpoint_url"],
                 "emulator.engine.aurora-postgresql": engine, "emulator.dns_ttl_s": str(self.dns_ttl)}
 
     def close(self) -> None:
-        self.emulator.stop()
+        from harness.emulator import daemon
+
+        try:
+            daemon.down(self.state_dir)
+        finally:
+            os.close(self.info["tie_fd"])
 
 
 @dataclass(frozen=True)

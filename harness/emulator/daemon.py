@@ -137,14 +137,27 @@ def _check_port_free(port: int) -> None:
                               "(another emulator? choose a port with --port)") from None
 
 
-def serve(state_dir: Path, port: int, net: int, dns_ttl: float) -> int:
-    """Run the emulator until SIGTERM/SIGINT, then stop it cleanly; the daemon's whole life."""
+def _stop_when_closed(fd: int, stop_requested: threading.Event) -> None:
+    """A tied daemon stops when the pipe from the process that started it closes (it exited)."""
+    def watch() -> None:
+        while os.read(fd, 1):
+            pass
+        log.info("the process this daemon is tied to has gone")
+        stop_requested.set()
+
+    threading.Thread(target=watch, name="tie", daemon=True).start()
+
+
+def serve(state_dir: Path, port: int, net: int, dns_ttl: float, tie_fd: int | None = None) -> int:
+    """Run the emulator until SIGTERM/SIGINT (or its tie closes), then stop it cleanly."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     redact = _configure_logging(state_dir / LOG_FILE)
     stop_requested = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop_requested.set())
+    if tie_fd is not None:
+        _stop_when_closed(tie_fd, stop_requested)
     try:
         _hold_lock(state_dir)
         _check_port_free(port)
@@ -169,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--net", type=int, default=DEFAULT_NET)
     parser.add_argument("--dns-ttl", type=float, default=DEFAULT_DNS_TTL)
+    parser.add_argument("--tie-fd", type=int, default=None,
+                        help="stop when this pipe closes (the starting process exited)")
     args = parser.parse_args(argv)
-    return serve(args.state_dir or default_state_dir(), args.port, args.net, args.dns_ttl)
+    return serve(args.state_dir or default_state_dir(), args.port, args.net, args.dns_ttl, args.tie_fd)
 
 
 # --- finding a daemon -----------------------------------------------------------------------------------
@@ -221,25 +236,38 @@ def control_client(state_dir: Path) -> EmulatorControlClient:
 
 # --- lifecycle commands ------------------------------------------------------------------------------
 def up(state_dir: Path, port: int = DEFAULT_PORT, net: int = DEFAULT_NET, dns_ttl: float = DEFAULT_DNS_TTL,
-       timeout: float = 60.0) -> dict[str, Any]:
+       timeout: float = 60.0, tied: bool = False) -> dict[str, Any]:
     """Start a daemon for `state_dir`, or find the one already serving it, and return how to reach it.
 
     The answer is `emulator.json` plus `already_running`. Leftovers of a killed daemon need no
     special care here: its lock is gone, so its files are stale, and the new emulator sweeps
     its orphaned engines and wipes its clusters as it starts.
+
+    `tied`: the daemon lives only as long as this process (a game day's own emulator): it stops
+    when the pipe whose write end is returned as `tie_fd` closes, also when we are SIGKILLed.
     """
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     if (pid := daemon_pid(state_dir)) is not None:
+        if tied:
+            raise DaemonError(f"an emulator daemon (pid {pid}) already serves {state_dir}; a tied daemon "
+                              f"needs a state directory of its own")
         return {**_wait_until_ready(state_dir, pid, None, timeout), "already_running": True}
     (state_dir / CONNECTION_FILE).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "harness.emulator.daemon", "--state-dir", str(state_dir), "--port", str(port),
+            "--net", str(net), "--dns-ttl", str(dns_ttl)]
+    tie_read, tie_write = os.pipe() if tied else (None, None)
+    if tie_read is not None:
+        argv += ["--tie-fd", str(tie_read)]
     with open(state_dir / LOG_FILE, "ab") as log_file:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "harness.emulator.daemon", "--state-dir", str(state_dir), "--port", str(port),
-             "--net", str(net), "--dns-ttl", str(dns_ttl)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
+            argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd="/", pass_fds=(tie_read,) if tie_read is not None else ())
+    if tie_read is not None:
+        os.close(tie_read)
     try:
-        return {**_wait_until_ready(state_dir, daemon.pid, daemon, timeout), "already_running": False}
+        info = {**_wait_until_ready(state_dir, daemon.pid, daemon, timeout), "already_running": False}
+        return {**info, "tie_fd": tie_write} if tied else info
     except DaemonError:
         daemon.terminate()  # a half-started daemon helps nobody; its watchdog reaps what it started
         try:
