@@ -16,14 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# PostgreSQL 15 server binaries (postgres, pg_receivewal, pg_rewind, pgbench) for the emulator.
+# Engines for the emulator: PostgreSQL 15 (postgres, pg_receivewal, pg_rewind, pgbench) and
+# MariaDB 10.11 (mariadbd, mariadb-install-db, mariadb-backup, mariadb-binlog).
 engines:
-	@if ls /usr/lib/postgresql/15/bin/pg_receivewal >/dev/null 2>&1; then \
-		echo "engines: PostgreSQL 15 server binaries present"; \
-	else \
-		echo "engines: installing PostgreSQL 15 server binaries"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-client-15; \
+	@missing=""; \
+	ls /usr/lib/postgresql/15/bin/pg_receivewal >/dev/null 2>&1 || missing="$$missing postgresql-15 postgresql-client-15"; \
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	command -v mariadb-backup >/dev/null 2>&1 || missing="$$missing mariadb-backup"; \
+	if [ -z "$$missing" ]; then echo "engines: PostgreSQL 15 and MariaDB present"; else \
+		echo "engines: installing$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # Allure 3 and playwright-core from npm (pinned in package-lock.json), Debian's Chromium for

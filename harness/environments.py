@@ -158,14 +158,12 @@ class EmulatorEnvironment(Environment):
         rds.delete_db_cluster(DBClusterIdentifier=cut.identifier, SkipFinalSnapshot=True)
 
     def describe(self) -> dict[str, str]:
-        from harness.emulator.engines.postgres import PgBinaries
-
-        try:
-            engine = f"PostgreSQL {PgBinaries.find().version()}"
-        except FileNotFoundError:
-            engine = "PostgreSQL (not installed)"
-        return {"target": "emulator", "emulator.endpoint": self.info["endpoint_url"],
-                "emulator.engine.aurora-postgresql": engine, "emulator.dns_ttl_s": str(self.dns_ttl)}
+        """Each emulated engine version next to the real engine that serves it."""
+        facts = {"target": "emulator", "emulator.endpoint": self.info["endpoint_url"],
+                 "emulator.dns_ttl_s": str(self.dns_ttl)}
+        for engine, versions in self.controls().status()["engines"].items():
+            facts[f"engine.{engine}"] = f"{versions['emulated']} (emulated on {versions['runs_on']})"
+        return facts
 
     def close(self) -> None:
         from harness.emulator import daemon

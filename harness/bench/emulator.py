@@ -42,7 +42,8 @@ from typing import Any
 import psycopg
 
 from harness.emulator.emulator import DEFAULT_REGION, Emulator
-from harness.emulator.engines.postgres import PgBinaries, PgCluster, PgInstance
+from harness.emulator.engines.base import EngineInstance
+from harness.emulator.engines.postgres import PgBinaries, PgCluster
 from harness.emulator.processes import Child
 
 NET = 77  # 127.77.x.y: apart from the daemon (42), the tests (43) and other people's runs
@@ -146,7 +147,7 @@ def engine_of(em: Emulator, cluster: BenchCluster) -> PgCluster:
     return em.backend.region(DEFAULT_REGION).runtimes[cluster.identifier].engine
 
 
-def engine_instance(em: Emulator, cluster: BenchCluster, identifier: str) -> PgInstance:
+def engine_instance(em: Emulator, cluster: BenchCluster, identifier: str) -> EngineInstance:
     return engine_of(em, cluster).instances[identifier]
 
 

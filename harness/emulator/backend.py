@@ -28,8 +28,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("harness.emulator")
 
-ENGINES = {"aurora-postgresql": {"port": 5432, "default_version": "15.10", "major": "15",
-                                 "parameter_group": "default.aurora-postgresql15"}}
+@dataclass(frozen=True)
+class EngineSpec:
+    """An Aurora engine as the API presents it, and what the emulator runs it on."""
+
+    port: int
+    default_version: str
+    version_prefix: str  # versions the emulator can serve
+    parameter_group: str
+    master_user_max: int
+    reserved_users: frozenset[str]
+
+
+ENGINES = {
+    "aurora-postgresql": EngineSpec(5432, "15.10", "15.", "default.aurora-postgresql15", 63,
+                                    frozenset({"rdsadmin", "postgres"})),
+    "aurora-mysql": EngineSpec(3306, "8.0.mysql_aurora.3.05.2", "8.0.mysql_aurora.3.", "default.aurora-mysql8.0",
+                               16, frozenset({"rdsadmin", "root", "mariadb.sys"})),
+}
+# Parameters only one engine takes, and how AWS words the refusal for the other.
+ENGINE_ONLY_PARAMETERS = {
+    "BacktrackWindow": ("aurora-mysql", "Backtrack is not supported for the {engine} engine."),
+    "EnableLimitlessDatabase": ("aurora-postgresql", "Limitless Database is not supported for the {engine} engine."),
+}
 IDENTIFIER = re.compile(r"[a-zA-Z](?:-?[a-zA-Z0-9])*")
 FORBIDDEN_PASSWORD_CHARS = set('/"@ ')
 MAX_CUSTOM_ENDPOINTS = 5
@@ -144,22 +165,25 @@ class RdsBackend:
         spec = ENGINES[engine]
         if identifier in region.clusters:
             raise fault("DBClusterAlreadyExistsFault", f"DB cluster already exists: {identifier}")
-        version = p.get("EngineVersion") or spec["default_version"]
-        if version.split(".")[0] != spec["major"]:
+        version = p.get("EngineVersion") or spec.default_version
+        if not version.startswith(spec.version_prefix):
             raise fault("InvalidParameterCombination",
-                        f"Cannot find version {version} for {engine}; the emulator runs major version "
-                        f"{spec['major']}.")
-        if p.get("BacktrackWindow") and engine == "aurora-postgresql":
-            raise fault("InvalidParameterValue", "Backtrack is not supported for the aurora-postgresql engine.")
+                        f"Cannot find version {version} for {engine}; the emulator serves {spec.version_prefix}x.")
+        for parameter, (only_for, message) in ENGINE_ONLY_PARAMETERS.items():
+            if p.get(parameter) and engine != only_for:
+                raise fault("InvalidParameterValue", message.format(engine=engine))
+        if not 0 <= p.get("BacktrackWindow", 0) <= 259200:
+            raise fault("InvalidParameterValue", "The BacktrackWindow must be between 0 and 259200 seconds (72 hours).")
         username = p.get("MasterUsername")
         password = p.get("MasterUserPassword")
         if not username:
             raise fault("InvalidParameterValue", "The parameter MasterUsername must be provided and must "
                                                  "not be blank.")
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,62}", username) or username.lower() in ("rdsadmin", "postgres"):
-            raise fault("InvalidParameterValue", f"MasterUsername {username} cannot be used. It must start with "
-                                                 f"a letter, use letters, digits or underscores, and must not be "
-                                                 f"a reserved word.")
+        if (not re.fullmatch(rf"[A-Za-z][A-Za-z0-9_]{{0,{spec.master_user_max - 1}}}", username)
+                or username.lower() in spec.reserved_users):
+            raise fault("InvalidParameterValue", f"MasterUsername {username} cannot be used with {engine}. It must "
+                                                 f"start with a letter, use at most {spec.master_user_max} letters, "
+                                                 f"digits or underscores, and must not be a reserved word.")
         check_password(password)
         database = p.get("DatabaseName")
         if database is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,62}", database):
@@ -169,7 +193,7 @@ class RdsBackend:
         for az in azs:
             if az not in region.availability_zones:
                 raise fault("InvalidParameterValue", f"Availability zone {az} is not in region {region.name}.")
-        port = p.get("Port") or spec["port"]
+        port = p.get("Port") or spec.port
         if not 1150 <= port <= 65535:
             raise fault("InvalidParameterValue", f"Port {port} is outside the allowed range 1150-65535.")
         slot = first_free(self._used_cluster_slots(), 255)
@@ -179,8 +203,9 @@ class RdsBackend:
             master_username=username, master_password=password, database_name=database, slot=slot,
             availability_zones=list(azs), cluster_address=addresses.cluster_endpoint,
             reader_address=addresses.reader_endpoint, deletion_protection=bool(p.get("DeletionProtection")),
-            backup_retention_period=p.get("BackupRetentionPeriod", 1), parameter_group=spec["parameter_group"],
-            storage_encrypted=bool(p.get("StorageEncrypted")), tags=tags_of(p),
+            backup_retention_period=p.get("BackupRetentionPeriod", 1), parameter_group=spec.parameter_group,
+            storage_encrypted=bool(p.get("StorageEncrypted")), backtrack_window=p.get("BacktrackWindow", 0),
+            tags=tags_of(p),
         )
         runtime = self.emulator.new_runtime(cluster, addresses)
         region.clusters[identifier] = cluster

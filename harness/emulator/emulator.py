@@ -26,8 +26,10 @@ import boto3
 
 from harness.emulator.addresses import ClusterAddresses
 from harness.emulator.api import fault
-from harness.emulator.backend import RdsBackend
+from harness.emulator.backend import ENGINES, RdsBackend
 from harness.emulator.controls import EmulatorControls
+from harness.emulator.engines.base import EngineCluster
+from harness.emulator.engines.mariadb import MariaDbBinaries, MariaDbCluster, MariaDbTemplate
 from harness.emulator.engines.postgres import PgBinaries, PgCluster, PgTemplate
 from harness.emulator.fabric import FabricClient, start_fabric
 from harness.emulator.jobs import Jobs
@@ -84,7 +86,8 @@ class Emulator:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pg: tuple[PgBinaries, PgTemplate] | None = None
-        self._pg_lock = threading.Lock()
+        self._mariadb: tuple[MariaDbBinaries, MariaDbTemplate] | None = None
+        self._engine_lock = threading.Lock()
         self.started = False
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -228,34 +231,58 @@ class Emulator:
                             aws_secret_access_key=self.credentials[self.access_key], **config)
 
     def postgres(self) -> tuple[PgBinaries, PgTemplate]:
-        with self._pg_lock:
+        with self._engine_lock:
             if self._pg is None:
-                try:
-                    binaries = PgBinaries.find()
-                except FileNotFoundError as exc:
-                    raise fault("InternalFailure", str(exc)) from exc
+                binaries = _found(PgBinaries.find)
                 template = PgTemplate(self.registry, binaries, self.state_dir / "templates" / "postgresql",
-                                      self.admin_password, self.socket_root / "template")
+                                      self.admin_password, self.socket_root / "template-pg")
                 self._pg = (binaries, template)
             return self._pg
 
+    def mariadb(self) -> tuple[MariaDbBinaries, MariaDbTemplate]:
+        with self._engine_lock:
+            if self._mariadb is None:
+                binaries = _found(MariaDbBinaries.find)
+                template = MariaDbTemplate(self.registry, binaries, self.state_dir / "templates" / "mariadb",
+                                           self.admin_password, self.socket_root / "template-mariadb")
+                self._mariadb = (binaries, template)
+            return self._mariadb
+
+    def engine_versions(self) -> dict[str, str]:
+        """The real engines behind each emulated one, for reports ('not installed' when missing)."""
+        versions = {}
+        for engine, find, name in (("aurora-postgresql", PgBinaries.find, "PostgreSQL"),
+                                   ("aurora-mysql", MariaDbBinaries.find, "MariaDB")):
+            try:
+                versions[engine] = f"{name} {find().version()}"
+            except FileNotFoundError:
+                versions[engine] = f"{name} (not installed)"
+        return versions
+
     def new_runtime(self, cluster: DBCluster, addresses: ClusterAddresses) -> ClusterRuntime:
-        binaries, template = self.postgres()
         region = self.backend.region(cluster.region)
-        engine = PgCluster(
-            registry=self.registry, bins=binaries, template=template,
-            root=self.state_dir / "regions" / cluster.region / cluster.identifier, port=cluster.port,
-            admin_password=self.admin_password, fabric=self.fabric, link_prefix=f"c{cluster.slot}",
-            storage_link_host=addresses.storage_link, reader_link_host=addresses.reader_link,
-            socket_root=self.socket_root, region_azs=region.availability_zones,
-        )
+        common = dict(registry=self.registry, root=self.state_dir / "regions" / cluster.region / cluster.identifier,
+                      port=cluster.port, admin_password=self.admin_password, fabric=self.fabric,
+                      link_prefix=f"c{cluster.slot}", reader_link_host=addresses.reader_link,
+                      socket_root=self.socket_root, region_azs=region.availability_zones)
+        engine: EngineCluster
+        if cluster.engine == "aurora-mysql":
+            binaries, template = self.mariadb()
+            engine = MariaDbCluster(**common, bins=binaries, template=template, cluster_slot=cluster.slot)
+        else:
+            pg_binaries, pg_template = self.postgres()
+            engine = PgCluster(**common, bins=pg_binaries, template=pg_template,
+                               storage_link_host=addresses.storage_link)
         return ClusterRuntime(cluster, engine, self.fabric, region.events, dns_ttl=self.dns_ttl)
 
     # --- reporting -----------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Regions, clusters, instances, endpoints and storage nodes, for `gameday emulator status`."""
+        real = self.engine_versions()
         report: dict[str, Any] = {"endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
-                                  "jobs": self.jobs.running(), "regions": {}}
+                                  "jobs": self.jobs.running(), "regions": {},
+                                  "engines": {engine: {"emulated": spec.default_version, "runs_on": real[engine]}
+                                              for engine, spec in ENGINES.items()}}
         with self.backend.lock:
             for name, region in self.backend.regions.items():
                 clusters = {}
@@ -280,6 +307,14 @@ class Emulator:
                     }
                 report["regions"][name] = clusters
         return report
+
+
+def _found(find: Any) -> Any:
+    """Engine binaries, or the API's InternalFailure saying how to install them."""
+    try:
+        return find()
+    except FileNotFoundError as exc:
+        raise fault("InternalFailure", str(exc)) from exc
 
 
 __all__ = ["DEFAULT_REGION", "Emulator", "FabricClient", "default_state_dir"]

@@ -198,6 +198,7 @@ class DBCluster(Tagged):
     backup_retention_period: int = 1
     preferred_backup_window: str = "07:00-07:30"
     storage_encrypted: bool = False
+    backtrack_window: int = 0  # seconds; Aurora MySQL only
     parameter_group: str = ""
     created: datetime = field(default_factory=now)
     resource_id: str = field(default_factory=lambda: resource_id("cluster"))
@@ -260,6 +261,8 @@ class DBCluster(Tagged):
             "TagList": self.tag_list(),
             "StorageType": "aurora",
             "NetworkType": "IPV4",
+            **({"BacktrackWindow": self.backtrack_window, "EarliestBacktrackTime": self.created}
+               if self.backtrack_window else {}),
         }
 
     def endpoint_descriptions(self) -> list[dict[str, object]]:

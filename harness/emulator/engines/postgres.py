@@ -16,8 +16,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 from psycopg import sql
@@ -30,7 +32,7 @@ from harness.emulator.engines.postgres_volume import (
     lsn_value,
     segno_of,
 )
-from harness.emulator.fabric import FabricError
+from harness.emulator.engines.base import EngineCluster, EngineInstance
 from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
 
 ADMIN_USER = "rdsadmin"
@@ -214,54 +216,17 @@ def _wait_postmaster(pgdata: Path, child: Child, states: tuple[str, ...], timeou
 
 
 @dataclass
-class PgInstance:
-    """The engine side of one DB instance: its postmaster, data directory and addresses."""
-
-    identifier: str
-    root: Path
-    socket_dir: Path  # short: Unix socket paths are limited to 107 bytes
-    host: str  # the engine's own loopback address
-    port: int
-    child: Child | None = None
-    role: str = "reader"  # writer | reader
-
-    @property
-    def pgdata(self) -> Path:
-        return self.root / "pgdata"
-
-    @property
-    def log_path(self) -> Path:
-        return self.root / "engine.log"
-
-    def target(self) -> dict[str, object]:
-        """How the fabric reaches this engine."""
-        return {"id": self.identifier, "host": self.host, "port": self.port}
-
-    def alive(self) -> bool:
-        return self.child is not None and self.child.alive()
-
-
-@dataclass
-class PgCluster:
+class PgCluster(EngineCluster):
     """Engine side of one Aurora PostgreSQL cluster: instances, storage nodes, links."""
 
     # Aurora PostgreSQL restarts the readers when the writer reboots (USER_RebootInstance).
-    restarts_readers_with_writer = True
+    restarts_readers_with_writer: ClassVar[bool] = True
+    STOP_SIGNALS: ClassVar[dict[str, int]] = {"smart": signal.SIGTERM, "fast": signal.SIGINT,
+                                              "immediate": signal.SIGQUIT, "kill": signal.SIGKILL}
 
-    registry: ProcessRegistry
-    bins: PgBinaries
-    template: PgTemplate
-    root: Path
-    port: int
-    admin_password: str
-    fabric: object  # FabricClient
-    link_prefix: str
-    storage_link_host: callable  # type: ignore[valid-type]  # node index -> loopback address
-    reader_link_host: callable  # type: ignore[valid-type]  # instance slot -> loopback address
-    socket_root: Path  # where instances' Unix sockets live (a short path)
-    region_azs: list[str] = field(default_factory=list)  # storage AZ a/b/c of the node names
-    instances: dict[str, PgInstance] = field(default_factory=dict)
-    slots: dict[str, int] = field(default_factory=dict)  # instance -> address slot
+    bins: PgBinaries | None = None
+    template: PgTemplate | None = None
+    storage_link_host: Callable[[int], str] | None = None  # node index -> loopback address
     storage_nodes: dict[str, Child | None] = field(default_factory=dict)
     stopped_nodes: set[str] = field(default_factory=set)
 
@@ -270,7 +235,6 @@ class PgCluster:
         self.catchup_dir = self.volume_dir / "catchup"
         self.passfile = self.root / "pgpass"
         self.node_names = storage_node_names()
-        self.writer_id: str | None = None
         self._node_lock = threading.RLock()
         for name in self.node_names:
             (self.volume_dir / name).mkdir(parents=True, exist_ok=True)
@@ -280,55 +244,30 @@ class PgCluster:
         os.chmod(self.passfile, 0o600)
         self.registry.give_to_engine_user(self.root)
 
-    # --- addresses and links -----------------------------------------------------------------
-    def _link_name(self, kind: str, name: str) -> str:
-        return f"{self.link_prefix}-link-{kind}-{name}"
-
+    # --- links -------------------------------------------------------------------------------------
     def link_names(self) -> list[str]:
-        """Replication links that take toxics, as users name them."""
-        readers = [f"reader:{i}" for i in self.instances if i != self.writer_id]
-        return readers + [f"storage:{n}" for n in self.node_names]
+        """Replication links that take toxics: readers' and storage nodes'."""
+        return super().link_names() + [f"storage:{n}" for n in self.node_names]
 
     def link_listener(self, link: str) -> str:
         kind, _, name = link.partition(":")
-        if kind == "reader" and name in self.instances and name != self.writer_id:
-            return self._link_name("rd", name)
         if kind == "storage" and name in self.node_names:
             return self._link_name("sn", name)
-        raise KeyError(f"no replication link {link!r}; the links are {', '.join(self.link_names())}")
+        return super().link_listener(link)
 
     def storage_nodes_in(self, az: str) -> list[str]:
         """The two storage nodes of an AZ (nodes sn_a*, sn_b*, sn_c* live in the region's AZs in order)."""
         index = self.region_azs.index(az)
         return [n for n in self.node_names if n[3] == "abc"[index]]
 
-    def _route_storage_links(self, writer: PgInstance) -> None:
+    def _route_storage_links(self, writer: EngineInstance) -> None:
         """Point the storage nodes' links at the writer's engine."""
         route = {"targets": [writer.target()], "policy": "first", "stale": None}
         for index, name in enumerate(self.node_names):
             self.fabric.set_listener(self._link_name("sn", name), self.storage_link_host(index), self.port, route)
 
-    def _route_reader_link(self, reader: PgInstance, writer: PgInstance) -> None:
-        """A reader streams through its own link; pointing the link at a writer makes it follow."""
-        route = {"targets": [writer.target()], "policy": "first", "stale": None}
-        self.fabric.set_listener(self._link_name("rd", reader.identifier),
-                                 self.reader_link_host(self._slot(reader)), self.port, route)
-
-    def _slot(self, instance: PgInstance) -> int:
-        return self.slots[instance.identifier]
-
     # --- instances ---------------------------------------------------------------------------
-    def new_instance(self, identifier: str, slot: int, host: str) -> PgInstance:
-        instance = PgInstance(identifier, self.root / "instances" / identifier,
-                              self.socket_root / f"{self.link_prefix}-i{slot}", host, self.port)
-        instance.root.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(instance.socket_dir, ignore_errors=True)
-        instance.socket_dir.mkdir(parents=True)
-        self.instances[identifier] = instance
-        self.slots[identifier] = slot
-        return instance
-
-    def _postgres_argv(self, instance: PgInstance) -> list[str]:
+    def _postgres_argv(self, instance: EngineInstance) -> list[str]:
         """Instance-specific settings go on the command line: pg_rewind and pg_basebackup copy
         the source's configuration files, so nothing that differs per instance may live there."""
         settings = {
@@ -339,50 +278,50 @@ class PgCluster:
             "synchronous_standby_names": quorum_setting(self.node_names),
             "restore_command": f"test -f '{self.catchup_dir}/%f' && cp '{self.catchup_dir}/%f' '%p'",
         }
-        argv = [self.bins("postgres"), "-D", str(instance.pgdata)]
+        argv = [self.bins("postgres"), "-D", str(instance.data_dir)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
         return argv
 
-    def _start(self, instance: PgInstance, *, standby: bool, timeout: float = 60) -> None:
-        signal_file = instance.pgdata / "standby.signal"
+    def _start(self, instance: EngineInstance, *, standby: bool, timeout: float = 60) -> None:
+        signal_file = instance.data_dir / "standby.signal"
         if standby:
             signal_file.touch()
             self._write_primary_conninfo(instance)
         else:
             signal_file.unlink(missing_ok=True)
-            (instance.pgdata / "postgresql.auto.conf").write_text("# managed by aurora-gameday\n")
+            (instance.data_dir / "postgresql.auto.conf").write_text("# managed by aurora-gameday\n")
         self.registry.give_to_engine_user(instance.root, instance.socket_dir)
         instance.child = self.registry.spawn(
             instance.identifier, self._postgres_argv(instance), log_path=instance.log_path
         )
         instance.role = "reader" if standby else "writer"
-        _wait_postmaster(instance.pgdata, instance.child, ("ready",), timeout)
+        _wait_postmaster(instance.data_dir, instance.child, ("ready",), timeout)
 
-    def _write_primary_conninfo(self, instance: PgInstance) -> None:
+    def _write_primary_conninfo(self, instance: EngineInstance) -> None:
         """Readers always stream through their own link address; the link follows the writer."""
         conninfo = (
             f"host={self.reader_link_host(self._slot(instance))} port={self.port} user={ADMIN_USER} "
             f"passfile={self.passfile} application_name={instance.identifier} connect_timeout=2"
         )
-        (instance.pgdata / "postgresql.auto.conf").write_text(
+        (instance.data_dir / "postgresql.auto.conf").write_text(
             f"# managed by aurora-gameday\nprimary_conninfo = '{conninfo}'\n"
         )
 
-    def admin(self, instance: PgInstance, dbname: str = "postgres", timeout: int = 5) -> psycopg.Connection:
+    def admin(self, instance: EngineInstance, dbname: str = "postgres", timeout: int = 5) -> psycopg.Connection:
         return psycopg.connect(host=str(instance.socket_dir), port=self.port, user=ADMIN_USER,
                                password=self.admin_password, dbname=dbname, autocommit=True,
                                connect_timeout=timeout)
 
-    def start_first_writer(self, instance: PgInstance, master_user: str, master_password: str,
+    def start_first_writer(self, instance: EngineInstance, master_user: str, master_password: str,
                            database: str | None) -> None:
         """Bring up the cluster's first writer on a copy of the template (or the resting volume)."""
         resting = self.volume_dir / "pgdata"
         if resting.exists():
-            shutil.move(str(resting), instance.pgdata)
+            shutil.move(str(resting), instance.data_dir)
             fresh = False
         else:
-            self.registry.run(["cp", "-a", str(self.template.ensure()), str(instance.pgdata)],
+            self.registry.run(["cp", "-a", str(self.template.ensure()), str(instance.data_dir)],
                               as_engine_user=False)
             fresh = True
         self._start(instance, standby=False)
@@ -392,7 +331,7 @@ class PgCluster:
         if fresh:
             self._create_master_user(instance, master_user, master_password, database)
 
-    def _create_master_user(self, writer: PgInstance, user: str, password: str, database: str | None) -> None:
+    def _create_master_user(self, writer: EngineInstance, user: str, password: str, database: str | None) -> None:
         with self.admin(writer) as conn:
             verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {} IN ROLE rds_superuser")
@@ -402,18 +341,18 @@ class PgCluster:
                                                                             sql.Identifier(user)))
 
     def set_master_password(self, user: str, password: str) -> None:
-        writer = self.instances[self.writer_id]  # type: ignore[index]
+        writer = self.writer()
         with self.admin(writer) as conn:
             verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(verifier)))
 
-    def add_reader(self, instance: PgInstance) -> None:
+    def add_reader(self, instance: EngineInstance) -> None:
         """A new reader: a base backup of the writer, started as a hot standby."""
-        writer = self.instances[self.writer_id]  # type: ignore[index]
-        shutil.rmtree(instance.pgdata, ignore_errors=True)
+        writer = self.writer()
+        shutil.rmtree(instance.data_dir, ignore_errors=True)
         self.registry.give_to_engine_user(instance.root)
         self.registry.run(
-            [self.bins("pg_basebackup"), "-D", str(instance.pgdata), "-h", str(writer.socket_dir),
+            [self.bins("pg_basebackup"), "-D", str(instance.data_dir), "-h", str(writer.socket_dir),
              "-p", str(self.port), "-U", ADMIN_USER, "-X", "stream", "-c", "fast", "--no-sync"],
             env={"PGPASSFILE": str(self.passfile)}, timeout=300,
         )
@@ -421,31 +360,18 @@ class PgCluster:
         self._start(instance, standby=True)
 
     # --- process control -----------------------------------------------------------------------
-    def stop(self, instance: PgInstance, mode: str = "fast", timeout: float = 30) -> None:
-        """mode: smart | fast | immediate | kill."""
-        if instance.child is None:
-            return
-        sig = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT,
-               "kill": signal.SIGKILL}[mode]
-        instance.child.stop(sig, timeout=timeout)
-        self.registry.forget(instance.child)
-
-    def restart(self, instance: PgInstance, *, as_writer: bool) -> None:
+    def restart(self, instance: EngineInstance, *, as_writer: bool) -> None:
         """Reboot in place: the same role afterwards, no failover."""
         self.stop(instance, "fast")
         self._start(instance, standby=not as_writer)
         if as_writer:
             self.start_storage_nodes()
 
-    def remove(self, instance: PgInstance, keep_as_volume: bool) -> None:
+    def remove(self, instance: EngineInstance, keep_as_volume: bool) -> None:
         self.stop(instance, "fast")
         if keep_as_volume:
-            shutil.move(str(instance.pgdata), self.volume_dir / "pgdata")
-        self._remove_link(self._link_name("rd", instance.identifier))
-        shutil.rmtree(instance.root, ignore_errors=True)
-        shutil.rmtree(instance.socket_dir, ignore_errors=True)
-        self.instances.pop(instance.identifier, None)
-        self.slots.pop(instance.identifier, None)
+            shutil.move(str(instance.data_dir), self.volume_dir / "pgdata")
+        self.forget_instance(instance)
         if keep_as_volume:
             self.stop_storage_nodes()
             self.writer_id = None
@@ -525,15 +451,12 @@ class PgCluster:
         return status
 
     # --- failover mechanics --------------------------------------------------------------------
-    def alive(self, instance: PgInstance) -> bool:
-        return instance.alive()
-
-    def fence(self, old_writer: PgInstance) -> None:
+    def fence(self, old_writer: EngineInstance) -> None:
         """Stop the old writer at once; nothing it writes from now on can be acknowledged."""
         self.stop(old_writer, "immediate", timeout=10)
         self.stop_storage_nodes()
 
-    def promote(self, target: PgInstance, *, safe: bool = True) -> str:
+    def promote(self, target: EngineInstance, *, safe: bool = True) -> str:
         """Make `target` the writer; returns the LSN where its new timeline forked.
 
         Safe promotion first hands the target the most complete WAL any storage node holds,
@@ -557,12 +480,12 @@ class PgCluster:
         self.start_storage_nodes()
         return self._fork_lsn(target)
 
-    def _fork_lsn(self, writer: PgInstance) -> str:
-        histories = sorted((writer.pgdata / "pg_wal").glob("*.history"))
+    def _fork_lsn(self, writer: EngineInstance) -> str:
+        histories = sorted((writer.data_dir / "pg_wal").glob("*.history"))
         last_line = histories[-1].read_text().strip().splitlines()[-1]
         return last_line.split()[1]
 
-    def follow(self, reader: PgInstance, fork_lsn: str) -> None:
+    def follow(self, reader: EngineInstance, fork_lsn: str) -> None:
         """Make a running reader follow the new writer.
 
         Its link still points at the fenced old writer, so it cannot receive anything new
@@ -571,11 +494,11 @@ class PgCluster:
         """
         replayed = self._settled_replay_lsn(reader) if self.alive(reader) else None
         if replayed is not None and replayed <= lsn_value(fork_lsn):
-            self._route_reader_link(reader, self.instances[self.writer_id])  # type: ignore[index]
+            self._route_reader_link(reader, self.writer())
         else:
             self.rejoin(reader)
 
-    def _settled_replay_lsn(self, reader: PgInstance, timeout: float = 5.0) -> int | None:
+    def _settled_replay_lsn(self, reader: EngineInstance, timeout: float = 5.0) -> int | None:
         """The reader's replay position once it has applied everything it received."""
         try:
             with self.admin(reader, timeout=3) as conn:
@@ -593,19 +516,19 @@ class PgCluster:
         except psycopg.Error:
             return None
 
-    def rejoin(self, instance: PgInstance) -> None:
+    def rejoin(self, instance: EngineInstance) -> None:
         """Bring an instance back as a reader of the current writer (pg_rewind when diverged)."""
-        writer = self.instances[self.writer_id]  # type: ignore[index]
+        writer = self.writer()
         self.stop(instance, "fast")
         # pg_rewind finishes an interrupted recovery in single-user mode, which refuses standby
         # mode; the restart below makes the instance a standby again.
-        (instance.pgdata / "standby.signal").unlink(missing_ok=True)
+        (instance.data_dir / "standby.signal").unlink(missing_ok=True)
         with self.admin(writer) as conn:
             # pg_rewind reads the source's timeline from its control file, which a freshly
             # promoted writer only updates at its first checkpoint (pg_rewind docs).
             conn.execute("CHECKPOINT")
         self.registry.run(
-            [self.bins("pg_rewind"), "-D", str(instance.pgdata),
+            [self.bins("pg_rewind"), "-D", str(instance.data_dir),
              f"--source-server=host={writer.socket_dir} port={self.port} user={ADMIN_USER} "
              f"passfile={self.passfile} dbname=postgres"],
             timeout=600,
@@ -615,18 +538,6 @@ class PgCluster:
 
     def destroy(self) -> None:
         self.stop_storage_nodes()
-        for instance in list(self.instances.values()):
-            self.stop(instance, "immediate", timeout=10)
         for name in self.node_names:
             self._remove_link(self._link_name("sn", name))
-        for identifier, instance in list(self.instances.items()):
-            self._remove_link(self._link_name("rd", identifier))
-            shutil.rmtree(instance.socket_dir, ignore_errors=True)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def _remove_link(self, listener: str) -> None:
-        """Links exist only once a writer does; removing one that never existed is fine."""
-        try:
-            self.fabric.remove_listener(listener)
-        except FabricError:
-            pass
+        super().destroy()

@@ -1,0 +1,140 @@
+"""Aurora MySQL: all the SQL the harness sends to it (PyMySQL: pure Python, gevent-friendly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymysql
+
+from harness.dialects.base import Credentials, Outcome
+
+LEDGER = "gameday_ledger"
+ORDERS = "gameday_orders"
+
+# Server errors after which the statement certainly did not commit: the server refused it
+# (1290 read-only: a reader, or stale DNS; access, schema, syntax, duplicate key, lock waits).
+# Anything else (lost connection 2013, gone away 2006, timeouts) may have committed.
+REFUSED = {1290, 1045, 1044, 1142, 1146, 1064, 1062, 1205, 1213}
+# Worth retrying on a new connection: could not connect (2002/2003), the connection went away
+# (2006/2013), the server is shutting down (1053) or full (1040), a reader (1290), a conflict.
+TRANSIENT = {2002, 2003, 2006, 2013, 1053, 1040, 1290, 1205, 1213}
+
+
+class MySQLDialect:
+    engine = "aurora-mysql"
+    default_port = 3306
+    default_database = "mysql"
+
+    def connect(self, host: str, port: int, credentials: Credentials, *, connect_timeout: float = 2.0,
+                statement_timeout: float = 5.0, application_name: str = "aurora-gameday",
+                hostaddr: str | None = None) -> pymysql.Connection:
+        """`statement_timeout` bounds each read and write on the socket (0: none); `hostaddr`
+        connects there without resolving `host`."""
+        timeout = max(1, round(statement_timeout)) if statement_timeout else None
+        return pymysql.connect(
+            host=hostaddr or host, port=port, user=credentials.user, password=credentials.password,
+            database=credentials.database, autocommit=True, connect_timeout=max(1, round(connect_timeout)),
+            read_timeout=timeout, write_timeout=timeout, program_name=application_name,
+        )
+
+    def instance_name(self, conn: pymysql.Connection) -> str:
+        return self._scalar(conn, "SELECT @@aurora_server_id")
+
+    def is_read_only(self, conn: pymysql.Connection) -> bool:
+        return bool(int(self._scalar(conn, "SELECT @@innodb_read_only")))
+
+    # --- the probes' ledger ------------------------------------------------------------------------
+    def create_ledger(self, conn: pymysql.Connection) -> None:
+        self._run(conn, f"CREATE TABLE IF NOT EXISTS {LEDGER} (run_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, "
+                        f"writer VARCHAR(64), committed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+                        f"KEY {LEDGER}_run_seq (run_id, seq))")
+
+    def insert(self, conn: pymysql.Connection, run_id: str, seq: int) -> str:
+        self._run(conn, f"INSERT INTO {LEDGER} (run_id, seq, writer) VALUES (%s, %s, @@aurora_server_id)",
+                  (run_id, seq))
+        return self.instance_name(conn)
+
+    def max_seq(self, conn: pymysql.Connection, run_id: str) -> int:
+        return int(self._scalar(conn, f"SELECT coalesce(max(seq), 0) FROM {LEDGER} WHERE run_id = %s", (run_id,)))
+
+    def ledger_counts(self, conn: pymysql.Connection, run_id: str) -> dict[int, int]:
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT seq, count(*) FROM {LEDGER} WHERE run_id = %s GROUP BY seq", (run_id,))
+            return {int(seq): int(count) for seq, count in cursor.fetchall()}
+
+    def delete_ledger_rows(self, conn: pymysql.Connection, run_id: str) -> None:
+        self._run(conn, f"DELETE FROM {LEDGER} WHERE run_id = %s", (run_id,))
+
+    # --- errors -------------------------------------------------------------------------------------
+    @staticmethod
+    def _code(error: BaseException) -> int | None:
+        return error.args[0] if isinstance(error, pymysql.MySQLError) and error.args else None
+
+    def classify(self, error: BaseException, sent: bool) -> Outcome:
+        if not sent:
+            return Outcome.FAILED
+        return Outcome.FAILED if self._code(error) in REFUSED else Outcome.UNKNOWN
+
+    def is_transient(self, error: BaseException) -> bool:
+        if isinstance(error, pymysql.err.InterfaceError):
+            return True  # the client's connection is already closed
+        return self._code(error) in TRANSIENT
+
+    def describe_error(self, error: BaseException) -> str:
+        """One line: the MySQL error code and the first line of the message."""
+        if isinstance(error, pymysql.MySQLError) and len(error.args) >= 2:
+            return f"{error.args[0]}: {str(error.args[1]).strip().splitlines()[0][:200]}"
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        return f"{type(error).__name__}: {first_line}"
+
+    # --- the load's OLTP workload ------------------------------------------------------------------
+    def create_orders(self, conn: pymysql.Connection) -> None:
+        """Load processes may all start at once: a named lock makes them create the table in turn."""
+        self._scalar(conn, "SELECT GET_LOCK('gameday_orders', 30)")
+        try:
+            self._run(conn, f"CREATE TABLE IF NOT EXISTS {ORDERS} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                            f"run_id VARCHAR(64) NOT NULL, customer INT NOT NULL, amount DECIMAL(10, 2) NOT NULL, "
+                            f"status VARCHAR(16) NOT NULL DEFAULT 'new', "
+                            f"created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+                            f"KEY {ORDERS}_customer (customer))")
+        finally:
+            self._scalar(conn, "SELECT RELEASE_LOCK('gameday_orders')")
+
+    def insert_order(self, conn: pymysql.Connection, run_id: str, customer: int, amount: float) -> int:
+        with conn.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {ORDERS} (run_id, customer, amount) VALUES (%s, %s, %s)",
+                           (run_id, customer, amount))
+            return int(cursor.lastrowid)
+
+    def pay_order(self, conn: pymysql.Connection, order_id: int) -> int:
+        with conn.cursor() as cursor:
+            return cursor.execute(f"UPDATE {ORDERS} SET status = 'paid' WHERE id = %s", (order_id,))
+
+    def recent_orders(self, conn: pymysql.Connection, limit: int) -> list[tuple[Any, ...]]:
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT id, customer, amount, status FROM {ORDERS} ORDER BY id DESC LIMIT %s", (limit,))
+            return list(cursor.fetchall())
+
+    def customer_orders(self, conn: pymysql.Connection, customer: int) -> tuple[int, float]:
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT count(*), coalesce(sum(amount), 0) FROM {ORDERS} WHERE customer = %s", (customer,))
+            count, total = cursor.fetchone()
+        return int(count), float(total)
+
+    def select_one(self, conn: pymysql.Connection) -> int:
+        return int(self._scalar(conn, "SELECT 1"))
+
+    def delete_orders(self, conn: pymysql.Connection, run_id: str) -> None:
+        self._run(conn, f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,))
+
+    # --- plumbing -----------------------------------------------------------------------------------
+    @staticmethod
+    def _run(conn: pymysql.Connection, sql: str, args: tuple[Any, ...] | None = None) -> None:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, args)
+
+    @staticmethod
+    def _scalar(conn: pymysql.Connection, sql: str, args: tuple[Any, ...] | None = None) -> Any:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchone()[0]
