@@ -388,7 +388,7 @@ class DbPath:
 
     host: str
     port: int
-    proxy_pid: int | None = None
+    proxy_pids: tuple[int, ...] = ()  # the fabric and its C pump, or pgbouncer
 
 
 def find_program(name: str, *extra_dirs: Path) -> str | None:
@@ -486,7 +486,7 @@ def pgbouncer(em: Emulator, program: str, engine_host: str, secret: str) -> Iter
     child = em.registry.spawn("pgbouncer", [program, str(ini)], log_path=directory / "stdout.log")
     try:
         wait_listening(PGBOUNCER_HOST, PGBOUNCER_PORT, child)
-        yield DbPath(PGBOUNCER_HOST, PGBOUNCER_PORT, proxy_pid=child.pid)
+        yield DbPath(PGBOUNCER_HOST, PGBOUNCER_PORT, proxy_pids=(child.pid,))
     finally:
         child.stop(signal.SIGTERM, timeout=5)
         em.registry.forget(child)
@@ -544,12 +544,14 @@ def parse_pgbench(out: str) -> tuple[float, int]:
 
 def select_only_run(program: str, path: DbPath, seconds: int) -> PgbenchRun:
     """Read-only point selects: the workload where a proxy's per-message cost shows most."""
-    cpu_before = process_cpu_seconds(path.proxy_pid) if path.proxy_pid else None
+    def proxy_cpu() -> float:
+        return sum(process_cpu_seconds(pid) for pid in path.proxy_pids)
+
+    cpu_before = proxy_cpu()
     out = pgbench(program, path.host, path.port, ["-S", "-n", "-M", "simple", "-T", str(seconds),
                                                   "-c", str(PGBENCH_CLIENTS), "-j", str(PGBENCH_THREADS)],
                   timeout=seconds + 60)
-    cpu = process_cpu_seconds(path.proxy_pid) - cpu_before if path.proxy_pid and cpu_before is not None else None
-    return PgbenchRun(*parse_pgbench(out), proxy_cpu_s=cpu)
+    return PgbenchRun(*parse_pgbench(out), proxy_cpu_s=proxy_cpu() - cpu_before if path.proxy_pids else None)
 
 
 @dataclass
@@ -721,8 +723,11 @@ def run(em: Emulator, args: argparse.Namespace, results: dict[str, Any]) -> None
     results["latency"] = bench_commit_latency(endpoint_host, engine_host, blocks, args.commits // blocks)
     progress("pgbench: initialising scale 1 through the writer")
     pgbench(pgbench_program, engine_host, PORT, ["-i", "-s", "1", "-q"], timeout=300)
-    # The fabric proxies every endpoint and replication link; select-only traffic is nearly all of it.
-    paths = {"endpoint": DbPath(endpoint_host, PORT, proxy_pid=em.fabric_process.pid),
+    # The fabric (and its C pump, for client endpoints) proxies every endpoint and replication link;
+    # select-only traffic is nearly all of it.
+    fabric = em.fabric.request("ping")
+    proxies = (fabric["pid"],) + ((fabric["pump_pid"],) if fabric.get("pump_pid") else ())
+    paths = {"endpoint": DbPath(endpoint_host, PORT, proxy_pids=proxies),
              "direct": DbPath(engine_host, PORT)}
     if pgbouncer_program is None:
         results["throughput"] = bench_pgbench(pgbench_program, paths, args.pgbench_seconds, args.pgbench_rounds)

@@ -268,7 +268,8 @@ class Emulator:
         engine: EngineCluster
         if cluster.engine == "aurora-mysql":
             binaries, template = self.mariadb()
-            engine = MariaDbCluster(**common, bins=binaries, template=template, cluster_slot=cluster.slot)
+            engine = MariaDbCluster(**common, bins=binaries, template=template, cluster_slot=cluster.slot,
+                                    engine_version=cluster.engine_version)
         else:
             pg_binaries, pg_template = self.postgres()
             engine = PgCluster(**common, bins=pg_binaries, template=pg_template,

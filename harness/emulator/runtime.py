@@ -69,8 +69,17 @@ class ClusterRuntime:
 
     # --- endpoints ------------------------------------------------------------------------------
     def _target(self, identifier: str) -> dict[str, object] | None:
+        """How a client endpoint reaches an instance (with the engine's query rewrites, if any)."""
         engine_instance = self.engine.instances.get(identifier)
-        return engine_instance.target() if engine_instance is not None else None
+        if engine_instance is None:
+            return None
+        rewrites = self.engine.client_rewrites(identifier)
+        return {**engine_instance.target(), "rewrite": rewrites} if rewrites else engine_instance.target()
+
+    def _publish(self, kind: str, host: str, route: dict[str, object]) -> None:
+        """Client endpoints go on the fabric's C fast path unless the engine rewrites queries."""
+        self.fabric.set_listener(f"{self.prefix}-{kind}", host, self.cluster.port, route,
+                                 fast=not self.engine.rewrites_client_queries)
 
     def _serving(self, instance: DBInstance) -> bool:
         return instance.status in ("available", "modifying") and self.engine.alive(
@@ -82,7 +91,7 @@ class ClusterRuntime:
         After a writer change the cluster endpoint keeps sending new connections to the old
         writer's address for the rest of the DNS TTL, as cached DNS does on Aurora.
         """
-        cluster, port = self.cluster, self.cluster.port
+        cluster = self.cluster
         writer_target = self._target(cluster.writer_id) if cluster.writer_id else None
         stale = None
         if self.dns_flip is not None:
@@ -90,24 +99,23 @@ class ClusterRuntime:
             remaining = flipped_at + self.dns_ttl - time.monotonic()
             if remaining > 0 and self._target(old_writer):
                 stale = {"targets": [self._target(old_writer)], "seconds": remaining}
-        self.fabric.set_listener(f"{self.prefix}-cluster", cluster.cluster_address, port,
-                                 {"targets": [writer_target] if writer_target else [], "policy": "first",
-                                  "stale": stale})
+        self._publish("cluster", cluster.cluster_address,
+                      {"targets": [writer_target] if writer_target else [], "policy": "first", "stale": stale})
         readers = [self._target(r.identifier) for r in cluster.readers if self._serving(r)]
-        self.fabric.set_listener(f"{self.prefix}-reader", cluster.reader_address, port,
-                                 {"targets": readers or ([writer_target] if writer_target else []),
-                                  "policy": "round_robin", "stale": None})
+        self._publish("reader", cluster.reader_address,
+                      {"targets": readers or ([writer_target] if writer_target else []), "policy": "round_robin",
+                       "stale": None})
         for endpoint in cluster.custom_endpoints.values():
             members = [cluster.instances[m] for m in endpoint.members(cluster)]
             targets = [self._target(m.identifier) for m in members if self._serving(m)
                        and (endpoint.custom_type == "ANY" or m.identifier != cluster.writer_id)]
-            self.fabric.set_listener(f"{self.prefix}-ep-{endpoint.identifier}", endpoint.address, port,
-                                     {"targets": targets, "policy": "round_robin", "stale": None})
+            self._publish(f"ep-{endpoint.identifier}", endpoint.address,
+                          {"targets": targets, "policy": "round_robin", "stale": None})
             endpoint.status = "available"
         for instance in cluster.instances.values():
             target = self._target(instance.identifier)
-            self.fabric.set_listener(f"{self.prefix}-inst-{instance.identifier}", instance.address, port,
-                                     {"targets": [target] if target else [], "policy": "first", "stale": None})
+            self._publish(f"inst-{instance.identifier}", instance.address,
+                          {"targets": [target] if target else [], "policy": "first", "stale": None})
 
     def remove_endpoint(self, name: str) -> None:
         self._remove_listener(f"{self.prefix}-ep-{name}")

@@ -40,9 +40,9 @@ def connect(host: str, **kwargs: Any) -> pymysql.Connection:
 
 
 def instance_name(conn: pymysql.Connection) -> str:
-    """The emulator names each engine's report host after its instance."""
+    """Aurora MySQL's own answer to "which instance am I on"."""
     with conn.cursor() as cursor:
-        cursor.execute("SELECT @@report_host")
+        cursor.execute("SELECT @@aurora_server_id")
         return cursor.fetchone()[0]
 
 
@@ -118,6 +118,17 @@ def test_writes_go_through_the_cluster_endpoint_and_readers_refuse_them(cluster:
             cursor.execute("INSERT INTO notes VALUES (2)")
     assert err.value.args[0] == 1290, "the read-only option error Aurora MySQL readers give"
     assert "--read-only option" in err.value.args[1]
+
+
+def test_aurora_mysql_variables_answer_for_the_instance_and_its_role(cluster: Cluster) -> None:
+    for name in cluster.instances:
+        with connect(cluster.instance_address(name)) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT @@aurora_server_id, @@aurora_version, @@innodb_read_only, @@read_only")
+            server_id, version, innodb_read_only, read_only = cursor.fetchone()
+        assert server_id == name
+        assert version == cluster.describe()["EngineVersion"].split("mysql_aurora.")[1]
+        expected = 0 if name == cluster.writer() else 1
+        assert (int(innodb_read_only), int(read_only)) == (expected, expected), name
 
 
 def test_reader_endpoint_connections_land_on_both_readers(cluster: Cluster) -> None:

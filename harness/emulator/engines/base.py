@@ -54,6 +54,8 @@ class EngineCluster:
 
     # Does rebooting the writer restart the readers too? (Aurora PostgreSQL yes, Aurora MySQL 2.10+ no.)
     restarts_readers_with_writer: ClassVar[bool] = False
+    # Does the engine need client queries rewritten on the way in (so no fast-path endpoints)?
+    rewrites_client_queries: ClassVar[bool] = False
     # Process signals for stop modes (smart | fast | immediate | kill).
     STOP_SIGNALS: ClassVar[dict[str, int]] = {"kill": signal.SIGKILL}
 
@@ -88,6 +90,10 @@ class EngineCluster:
 
     def alive(self, instance: EngineInstance) -> bool:
         return instance.alive()
+
+    def client_rewrites(self, identifier: str) -> dict[str, str]:
+        """Query rewrites the client endpoints apply for this instance (none by default)."""
+        return {}
 
     def stop(self, instance: EngineInstance, mode: str = "fast", timeout: float = 30) -> None:
         """Stop an instance's server: smart, fast, immediate, or kill (SIGKILL, a crash)."""

@@ -206,12 +206,14 @@ class MariaDbCluster(EngineCluster):
 
     # Aurora MySQL 2.10+: "the reader DB instances typically remain available while you reboot the writer".
     restarts_readers_with_writer: ClassVar[bool] = False
+    rewrites_client_queries: ClassVar[bool] = True
     STOP_SIGNALS: ClassVar[dict[str, int]] = {"smart": signal.SIGTERM, "fast": signal.SIGTERM,
                                               "immediate": signal.SIGKILL, "kill": signal.SIGKILL}
 
     bins: MariaDbBinaries | None = None
     template: MariaDbTemplate | None = None
     cluster_slot: int = 0
+    engine_version: str = ""  # the Aurora MySQL version the cluster reports, e.g. 8.0.mysql_aurora.3.05.2
 
     def __post_init__(self) -> None:
         self.volume_dir = self.root / "volume"
@@ -253,6 +255,16 @@ class MariaDbCluster(EngineCluster):
 
     def _gtid(self, instance: EngineInstance) -> str:
         return self._query(instance, "SELECT @@gtid_current_pos")[0][0]
+
+    def client_rewrites(self, identifier: str) -> dict[str, str]:
+        """Aurora MySQL's own variables, answered for the instance a client reached.
+
+        `@@innodb_read_only` tells the role, as on Aurora; MariaDB keeps it OFF on readers
+        (replication writes InnoDB) and uses `read_only` instead.
+        """
+        return {"@@aurora_server_id": f"'{identifier}'",
+                "@@aurora_version": f"'{self.engine_version.rsplit('mysql_aurora.', 1)[-1]}'",
+                "@@innodb_read_only": "0" if identifier == self.writer_id else "1"}
 
     # --- roles -------------------------------------------------------------------------------------
     def start_first_writer(self, instance: EngineInstance, master_user: str, master_password: str,

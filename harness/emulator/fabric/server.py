@@ -8,6 +8,12 @@ newline-delimited JSON over a Unix socket (see ``client.py``).
 Forwarding uses asyncio Protocols rather than streams (fewer copies and
 coroutine hops per chunk); a chunk is written straight through unless a toxic
 or a backlog forces it through the direction's delay queue.
+
+Client endpoints can opt into the fast path (``"fast": true``): they take no
+toxics, so once a connection is routed and its upstream connected, both
+sockets go to a small C pump (``pump.c``) that forwards with far less CPU per
+message than Python can.  Without a pump (no compiler, or switched off) fast
+listeners forward in Python like the others.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import itertools
 import json
 import logging
 import math
@@ -22,13 +29,22 @@ import os
 import random
 import signal
 import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from harness.emulator.fabric.mysql import QueryRewriter
+from harness.emulator.fabric.pump import (
+    SWITCH_ENV,
+    Pump,
+    PumpUnavailable,
+    arm_reset,
+    build_pump,
+    pump_disabled,
+    reset_socket,
+)
 from harness.emulator.fabric.toxics import (
     DOWNSTREAM,
     PASSTHROUGH,
@@ -48,7 +64,8 @@ CONNECT_TIMEOUT_S = 2.0
 QUEUE_HIGH = 1 << 20  # pause the source while this much sits in a delay queue
 QUEUE_LOW = 1 << 18
 CONTROL_LINE_LIMIT = 1 << 20
-_RST_LINGER = struct.pack("ii", 1, 0)
+ACCEPT_BATCH = 64  # connections accepted per wake-up of a fast listener (fairness)
+ACCEPT_BACKOFF_S = 1.0  # pause after accept() fails for lack of fds or memory, as asyncio does
 
 
 # --------------------------------------------------------------------------- routes
@@ -62,6 +79,15 @@ class Target:
     host: str | None = None
     port: int | None = None
     unix: str | None = None
+    rewrite: tuple[tuple[str, str], ...] = ()  # MySQL: system variable -> this instance's value
+
+
+def _parse_rewrite(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    rewrite = raw.get("rewrite") or {}
+    if not isinstance(rewrite, dict) or not all(isinstance(k, str) and k.startswith("@@") and isinstance(v, str)
+                                                for k, v in rewrite.items()):
+        raise ValueError(f"target {raw['id']!r}: 'rewrite' must map '@@variable' names to SQL literals")
+    return tuple(sorted(rewrite.items()))
 
 
 @dataclass(frozen=True)
@@ -78,13 +104,13 @@ def _parse_target(raw: object) -> Target:
     if "unix" in raw:
         if not isinstance(raw["unix"], str) or not raw["unix"]:
             raise ValueError(f"target {raw['id']!r}: 'unix' must be a path")
-        return Target(id=raw["id"], unix=raw["unix"])
+        return Target(id=raw["id"], unix=raw["unix"], rewrite=_parse_rewrite(raw))
     host, port = raw.get("host"), raw.get("port")
     if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
         raise ValueError(f"target {raw['id']!r} needs 'host' and integer 'port', or 'unix'")
     if not 0 < port < 65536:
         raise ValueError(f"target {raw['id']!r}: port {port} out of range")
-    return Target(id=raw["id"], host=host, port=port)
+    return Target(id=raw["id"], host=host, port=port, rewrite=_parse_rewrite(raw))
 
 
 def parse_route(raw: object) -> Route:
@@ -126,21 +152,23 @@ def _reset_transport(transport: asyncio.BaseTransport | None) -> None:
     if transport is None or transport.is_closing():
         return
     sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_LINGER)
-        except OSError:
-            pass
+    if sock is not None:
+        arm_reset(sock)
     transport.abort()
 
 
-def _nodelay(transport: asyncio.BaseTransport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+def _set_nodelay(sock: Any) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+
+
+def _nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        _set_nodelay(sock)
 
 
 class Direction:
@@ -166,11 +194,16 @@ class Direction:
         self.pauses: set[str] = set()
         self.eof = False
         self.done = False
+        self.rewriter: QueryRewriter | None = None  # client→server MySQL queries, when the target asks
 
     # -- input side
     def feed(self, data: bytes) -> None:
         if self.done:
             return
+        if self.rewriter is not None:
+            data = self.rewriter.feed(data)
+            if not data:
+                return  # the rest of a packet is still on its way
         if self.plan.passthrough and not self.queue and self.dest is not None:
             self._emit(data)
             return
@@ -301,6 +334,8 @@ class Connection:
         self.upstream: asyncio.Transport | None = None
         self.up = Direction(self, UPSTREAM)
         self.down = Direction(self, DOWNSTREAM)
+        if target.rewrite:
+            self.up.rewriter = QueryRewriter(dict(target.rewrite))
         self.up.source = client
         self.down.dest = client
         self.dice = ToxicityDice(listener.fabric.rng)
@@ -465,6 +500,92 @@ class UpstreamProtocol(asyncio.Protocol):
         self.conn.up.dest_resume()
 
 
+# --------------------------------------------------------------------------- fast path
+
+_pump_ids = itertools.count(1)
+
+
+def _upstream_socket(target: Target) -> tuple[socket.socket, str | tuple[str, int]]:
+    """A non-blocking socket for ``target`` and the address to connect it to."""
+    address: str | tuple[str, int]
+    if target.unix is not None:
+        sock, address = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), target.unix
+    else:
+        assert target.host is not None and target.port is not None
+        family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
+        sock, address = socket.socket(family, socket.SOCK_STREAM), (target.host, target.port)
+    sock.setblocking(False)
+    return sock, address
+
+
+class PumpedConnection:
+    """A fast listener's connection: routed and connected here, forwarded by the pump.
+
+    Python never reads a byte of it.  The client is accepted but not read (what
+    it sends early waits in the kernel), the upstream is connected with a bare
+    ``sock_connect``, and both sockets go to the pump the moment that succeeds,
+    so there are no transports to detach and no buffered bytes to flush.  From
+    then on this record is what ``drop``, ``stats`` and ``remove_listener`` see,
+    until the pump's ``closed`` report brings the byte counts and retires it.
+    """
+
+    def __init__(self, listener: Listener, client: socket.socket, target: Target) -> None:
+        self.listener = listener
+        self.target = target
+        self.id = next(_pump_ids)
+        self.client: socket.socket | None = client  # ours until the handoff
+        self.closed = False
+        self.connect_task: asyncio.Task[None] | None = listener.fabric.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        fabric = self.listener.fabric
+        upstream, address = _upstream_socket(self.target)
+        try:
+            await asyncio.wait_for(fabric.loop.sock_connect(upstream, address), CONNECT_TIMEOUT_S)
+        except asyncio.CancelledError:
+            reset_socket(upstream)
+            raise
+        except (OSError, asyncio.TimeoutError) as exc:
+            upstream.close()
+            self.connect_task = None  # we are that task; do not cancel ourselves
+            fabric.warn_connect(self.listener.name, self.target, exc)
+            self.reset()
+            return
+        self.connect_task = None
+        client, pump = self.client, fabric.pump
+        assert client is not None  # a reset would have cancelled us
+        if pump is None:  # lost while we connected: the client's retry gets Python forwarding
+            reset_socket(upstream)
+            self.reset()
+            return
+        _set_nodelay(client)
+        _set_nodelay(upstream)
+        self.client = None
+        fabric.pumped[self.id] = self
+        pump.hand_off(self.id, client, upstream)
+
+    def reset(self) -> None:
+        """Kill both sides with RST (drop, remove_listener, failed upstream)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.listener.forget(self)
+        if self.connect_task is not None:
+            self.connect_task.cancel()  # it resets the half-connected upstream
+        if self.client is not None:
+            reset_socket(self.client)
+            self.client = None
+        elif (pump := self.listener.fabric.pump) is not None:
+            pump.close(self.id)  # stays in fabric.pumped until the pump reports its bytes
+
+    def finished(self, bytes_up: int, bytes_down: int) -> None:
+        """The pump says the pair is over (or the pump is gone): count its bytes, forget it."""
+        self.closed = True
+        self.listener.bytes_up += bytes_up
+        self.listener.bytes_down += bytes_down
+        self.listener.forget(self)
+
+
 # --------------------------------------------------------------------------- listeners
 
 
@@ -483,18 +604,26 @@ def _listen_socket(host: str, port: int) -> socket.socket:
 
 
 class Listener:
-    """One endpoint: a listening socket, its route, toxics, connections and counters."""
+    """One endpoint: a listening socket, its route, toxics, connections and counters.
 
-    def __init__(self, fabric: Fabric, name: str) -> None:
+    A fast listener whose fabric has a pump accepts on its own (``raw``) and
+    hands connections to the pump; every other listener is an asyncio server.
+    """
+
+    def __init__(self, fabric: Fabric, name: str, fast: bool = False) -> None:
         self.fabric = fabric
         self.name = name
+        self.fast = fast
         self.host = ""
         self.port = 0
         self.server: asyncio.AbstractServer | None = None
+        self.raw: socket.socket | None = None
+        self.switching: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
+        self.closed = False
         self.route = Route(targets=())
         self.stale_until = 0.0
         self.rr = 0
-        self.conns: set[Connection] = set()
+        self.conns: set[Connection | PumpedConnection] = set()
         self.toxics: dict[str, Toxic] = {}
         self.accepted = 0
         self.bytes_up = 0
@@ -507,13 +636,64 @@ class Listener:
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise ValueError(f"cannot bind {host}:{port}: {reason}") from None
-        server = await self.fabric.loop.create_server(
-            lambda: ClientProtocol(self), sock=sock, backlog=1024
-        )
+        server = None
+        if self.fast and self.fabric.pump is not None:
+            self.fabric.loop.add_reader(sock.fileno(), self._accept_for_pump, sock)
+        else:
+            server = await self.fabric.loop.create_server(
+                lambda: ClientProtocol(self), sock=sock, backlog=1024
+            )
+        self._stop_accepting()
+        self.server, self.raw = server, (sock if server is None else None)
+        self.host, self.port = host, sock.getsockname()[1]
+
+    def _stop_accepting(self) -> None:
         if self.server is not None:
             self.server.close()
-        self.server = server
-        self.host, self.port = host, sock.getsockname()[1]
+            self.server = None
+        if self.raw is not None:
+            self.fabric.loop.remove_reader(self.raw.fileno())
+            self.raw.close()
+            self.raw = None
+
+    def _accept_for_pump(self, sock: socket.socket) -> None:
+        """Accept what is pending without reading it: the pump will read the client's bytes."""
+        for _ in range(ACCEPT_BATCH):
+            try:
+                client, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:  # out of fds or memory; retrying at once would spin
+                log.warning("%s: accept failed (%s); pausing %gs", self.name, exc, ACCEPT_BACKOFF_S)
+                self.fabric.loop.remove_reader(sock.fileno())
+                self.fabric.loop.call_later(ACCEPT_BACKOFF_S, self._resume_accepting, sock)
+                return
+            self.accepted += 1
+            target = self.pick()
+            if target is None:
+                reset_socket(client)
+                continue
+            self.conns.add(PumpedConnection(self, client, target))
+
+    def _resume_accepting(self, sock: socket.socket) -> None:
+        if self.raw is sock:
+            self.fabric.loop.add_reader(sock.fileno(), self._accept_for_pump, sock)
+
+    def forward_in_python(self) -> None:
+        """The pump is gone: serve the same listening socket with asyncio from now on."""
+        sock, self.raw = self.raw, None
+        if sock is not None:
+            self.fabric.loop.remove_reader(sock.fileno())
+            self.switching = self.fabric.loop.create_task(self._serve_in_python(sock))
+
+    async def _serve_in_python(self, sock: socket.socket) -> None:
+        server = await self.fabric.loop.create_server(lambda: ClientProtocol(self), sock=sock, backlog=1024)
+        if self.closed or self.server is not None or self.raw is not None:
+            server.close()  # closed or rebound meanwhile
+        else:
+            self.server = server
 
     def set_route(self, route: Route) -> None:
         self.route = route
@@ -542,7 +722,7 @@ class Listener:
         conn.start()
         return conn
 
-    def forget(self, conn: Connection) -> None:
+    def forget(self, conn: Connection | PumpedConnection) -> None:
         self.conns.discard(conn)
 
     def count(self, kind: str, nbytes: int) -> None:
@@ -553,7 +733,8 @@ class Listener:
 
     def toxics_changed(self) -> None:
         for conn in list(self.conns):
-            conn.refresh_toxics()
+            if isinstance(conn, Connection):  # fast listeners take no toxics
+                conn.refresh_toxics()
 
     def drop(self, target_id: str) -> int:
         victims = [c for c in self.conns if c.target.id == target_id]
@@ -562,9 +743,8 @@ class Listener:
         return len(victims)
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
+        self.closed = True
+        self._stop_accepting()
         for conn in list(self.conns):
             conn.reset()
 
@@ -576,6 +756,7 @@ class Listener:
             "name": self.name,
             "host": self.host,
             "port": self.port,
+            "fast": self.fast,
             "active": len(self.conns),
             "accepted": self.accepted,
             "bytes_up": self.bytes_up,
@@ -601,6 +782,9 @@ class Fabric:
         self.loop = loop
         self.rng = random.Random()
         self.listeners: dict[str, Listener] = {}
+        self.pump: Pump | None = None
+        self.pumped: dict[int, PumpedConnection] = {}  # handed off, not yet reported over
+        self._pump_start: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
         self._warned: dict[tuple[str, str], float] = {}
         self.ops: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
@@ -626,6 +810,38 @@ class Fabric:
             where = target.unix or f"{target.host}:{target.port}"
             reason = type(exc).__name__ if not str(exc) else str(exc)
             log.warning("%s: upstream %s (%s) unreachable: %s", listener, target.id, where, reason)
+
+    async def start_pump(self) -> None:
+        """Build and start the pump on first use.  Tried once: a failure means Python forwarding."""
+        if self._pump_start is None:
+            self._pump_start = self.loop.create_task(self._start_pump())
+        await asyncio.shield(self._pump_start)  # a caller that hangs up must not cancel the build
+
+    async def _start_pump(self) -> None:
+        if pump_disabled():
+            log.info("fast path switched off (%s); fast listeners forward in Python", SWITCH_ENV)
+            return
+        try:
+            binary = await asyncio.to_thread(build_pump)  # the first build takes a moment
+            self.pump = Pump(self.loop, binary, self.pump_closed, self.pump_lost)
+        except PumpUnavailable as exc:
+            log.warning("fast path unavailable, fast listeners forward in Python: %s", exc)
+            return
+        log.info("fast-path pump pid %d (%s)", self.pump.pid, binary)
+
+    def pump_closed(self, conn_id: int, bytes_up: int, bytes_down: int) -> None:
+        conn = self.pumped.pop(conn_id, None)
+        if conn is not None:
+            conn.finished(bytes_up, bytes_down)
+
+    def pump_lost(self) -> None:
+        """The pump died (its connections with it): keep every fast listener serving, in Python."""
+        self.pump = None
+        for conn in self.pumped.values():
+            conn.finished(0, 0)
+        self.pumped.clear()
+        for listener in self.listeners.values():
+            listener.forward_in_python()
 
     def listener(self, req: dict[str, Any], key: str = "name") -> Listener:
         name = _field(req, key)
@@ -656,7 +872,7 @@ class Fabric:
         return {"ok": True, **result}
 
     async def op_ping(self, req: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid()}
+        return {"pid": os.getpid(), "pump_pid": self.pump.pid if self.pump is not None else None}
 
     async def op_set_listener(self, req: dict[str, Any]) -> dict[str, Any]:
         name = _field(req, "name")
@@ -665,12 +881,23 @@ class Fabric:
         if not 0 <= port < 65536:
             raise ValueError(f"port {port} out of range")
         route = parse_route(req.get("route", {}))
+        fast = req.get("fast", False)
+        if not isinstance(fast, bool):
+            raise ValueError(f"'fast' must be true or false, got {fast!r}")
+        if fast and any(t.rewrite for t in route.targets + route.stale_targets):
+            raise ValueError(f"listener {name!r}: a fast listener cannot rewrite queries (the pump forwards raw bytes)")
         listener = self.listeners.get(name)
         if listener is None:
-            listener = Listener(self, name)
+            if fast:
+                await self.start_pump()
+            listener = Listener(self, name, fast)
             await listener.bind(host, port)
             self.listeners[name] = listener
-            log.info("listener %s on %s:%d", name, listener.host, listener.port)
+            mode = " (fast: pump)" if listener.raw else " (fast: Python, no pump)" if fast else ""
+            log.info("listener %s on %s:%d%s", name, listener.host, listener.port, mode)
+        elif fast != listener.fast:
+            raise ValueError(f"listener {name!r} exists with fast={str(listener.fast).lower()}; "
+                             "remove it to change that")
         elif host != listener.host or port not in (0, listener.port):
             await listener.bind(host, port)
             log.info("listener %s rebound to %s:%d", name, listener.host, listener.port)
@@ -701,6 +928,9 @@ class Fabric:
 
     async def op_add_toxic(self, req: dict[str, Any]) -> dict[str, Any]:
         listener = self.listener(req, "listener")
+        if listener.fast:
+            raise ValueError(f"listener {listener.name!r} is a fast-path client endpoint; "
+                             "toxics go on replication links")
         toxic = parse_toxic(req.get("toxic"))
         if toxic.name in listener.toxics:
             raise ValueError(f"toxic {toxic.name!r} already exists on listener {listener.name!r}")
@@ -744,6 +974,9 @@ class Fabric:
         for listener in self.listeners.values():
             listener.close()
         self.listeners.clear()
+        if self.pump is not None:
+            self.pump.stop()  # after the resets above: the pump reads them before its EOF
+            self.pump = None
 
 
 def _describe(route: Route) -> str:
