@@ -186,10 +186,12 @@ class Emulator:
                     log.exception("health check of %s failed", runtime.cluster.identifier)
 
     def _warm_templates(self) -> None:
-        try:
-            self.postgres()[1].ensure()
-        except Exception as exc:
-            log.warning("PostgreSQL template not prepared: %s", exc)
+        """Build each installed engine's template now, so the first cluster does not wait for it."""
+        for engine, prepare in (("PostgreSQL", self.postgres), ("MariaDB", self.mariadb)):
+            try:
+                prepare()[1].ensure()
+            except Exception as exc:
+                log.warning("%s template not prepared: %s", engine, exc)
 
     def _persistent_secret(self, name: str) -> str:
         path = self.state_dir / name

@@ -34,7 +34,7 @@ def create_mysql_cluster(rds: Any, name: str, tiers: list[int]) -> Cluster:
 
 def connect(host: str, **kwargs: Any) -> pymysql.Connection:
     params = dict(host=host, port=3306, user=USER, password=PASSWORD, database="app", autocommit=True,
-                  connect_timeout=3, read_timeout=10, write_timeout=10)
+                  connect_timeout=3, read_timeout=10, write_timeout=10, ssl_disabled=True)
     params.update(kwargs)
     return pymysql.connect(**params)
 

@@ -131,8 +131,9 @@ def _write_settings(path: Path, extra: dict[str, str] | None = None) -> None:
 
 
 def _admin_connect(socket: Path, password: str | None, timeout: int = 5) -> pymysql.Connection:
+    # No TLS on a Unix socket: PyMySQL would otherwise build an SSL context per connect (~40 ms).
     return pymysql.connect(unix_socket=str(socket), user=ADMIN_USER if password else "root",
-                           password=password or "", autocommit=True, connect_timeout=timeout)
+                           password=password or "", autocommit=True, connect_timeout=timeout, ssl_disabled=True)
 
 
 def _wait_ready(child: Child, socket: Path, password: str | None, timeout: float) -> None:

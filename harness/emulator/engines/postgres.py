@@ -10,6 +10,7 @@ orchestrator above only asks for roles: start a writer, add a reader, fence, pro
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,8 @@ from harness.emulator.engines.postgres_volume import (
 )
 from harness.emulator.engines.base import EngineCluster, EngineInstance
 from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
+
+log = logging.getLogger("harness.emulator")
 
 ADMIN_USER = "rdsadmin"
 STORAGE_AZ_COUNT = 3
@@ -348,6 +351,11 @@ class PgCluster(EngineCluster):
 
     def add_reader(self, instance: EngineInstance) -> None:
         """A new reader: a base backup of the writer, started as a hot standby."""
+        self._clone_from_writer(instance)
+        self._route_reader_link(instance, self.writer())
+        self._start(instance, standby=True)
+
+    def _clone_from_writer(self, instance: EngineInstance) -> None:
         writer = self.writer()
         shutil.rmtree(instance.data_dir, ignore_errors=True)
         self.registry.give_to_engine_user(instance.root)
@@ -356,8 +364,6 @@ class PgCluster(EngineCluster):
              "-p", str(self.port), "-U", ADMIN_USER, "-X", "stream", "-c", "fast", "--no-sync"],
             env={"PGPASSFILE": str(self.passfile)}, timeout=300,
         )
-        self._route_reader_link(instance, writer)
-        self._start(instance, standby=True)
 
     # --- process control -----------------------------------------------------------------------
     def restart(self, instance: EngineInstance, *, as_writer: bool) -> None:
@@ -517,7 +523,11 @@ class PgCluster(EngineCluster):
             return None
 
     def rejoin(self, instance: EngineInstance) -> None:
-        """Bring an instance back as a reader of the current writer (pg_rewind when diverged)."""
+        """Bring an instance back as a reader of the current writer.
+
+        pg_rewind discards what it holds beyond the writer's history; when it cannot (it has its
+        limits with WAL that ends exactly at a fork), the instance is re-cloned instead.
+        """
         writer = self.writer()
         self.stop(instance, "fast")
         # pg_rewind finishes an interrupted recovery in single-user mode, which refuses standby
@@ -527,12 +537,16 @@ class PgCluster(EngineCluster):
             # pg_rewind reads the source's timeline from its control file, which a freshly
             # promoted writer only updates at its first checkpoint (pg_rewind docs).
             conn.execute("CHECKPOINT")
-        self.registry.run(
-            [self.bins("pg_rewind"), "-D", str(instance.data_dir),
-             f"--source-server=host={writer.socket_dir} port={self.port} user={ADMIN_USER} "
-             f"passfile={self.passfile} dbname=postgres"],
-            timeout=600,
-        )
+        try:
+            self.registry.run(
+                [self.bins("pg_rewind"), "-D", str(instance.data_dir),
+                 f"--source-server=host={writer.socket_dir} port={self.port} user={ADMIN_USER} "
+                 f"passfile={self.passfile} dbname=postgres"],
+                timeout=600,
+            )
+        except CommandError as exc:
+            log.warning("%s: %s; re-cloning it from %s instead", instance.identifier, exc, writer.identifier)
+            self._clone_from_writer(instance)
         self._route_reader_link(instance, writer)
         self._start(instance, standby=True)
 
