@@ -54,6 +54,8 @@ report: setup
 bench: setup
 	$(BIN)/python -m harness.bench.emulator
 	$(BIN)/python -m harness.bench.probes
+	$(BIN)/python -m harness.bench.load
+	$(BIN)/python -m harness.bench.load --workers 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,6 +7,7 @@ Feature: Storage quorum
   Background:
     Given an Aurora PostgreSQL cluster with a writer and 2 readers
     And the probes are watching the cluster
+    And a load of 20 users running the "oltp" workload
     And a steady state of 2 seconds
 
   Scenario: Losing the storage of one Availability Zone keeps writes and reads going
@@ -14,6 +15,7 @@ Feature: Storage quorum
     Then writes are not interrupted
     And reads stay available on every reader
     And no acknowledged write is lost
+    And the application saw no errors
 
   Scenario: Losing a third storage node halts writes until it returns
     When the storage nodes of Availability Zone "a" are lost
@@ -23,3 +25,4 @@ Feature: Storage quorum
     When the lost storage nodes return
     Then writes are back within 15 seconds
     And no acknowledged write is lost
+    And the application saw no errors

@@ -5,6 +5,7 @@ Feature: Writer failover
   Background:
     Given an Aurora PostgreSQL cluster with a writer and 2 readers
     And the probes are watching the cluster
+    And a load of 20 users running the "oltp" workload
     And a steady state of 3 seconds
 
   Scenario: Managed failover promotes the reader Aurora chooses
@@ -13,6 +14,8 @@ Feature: Writer failover
     And writes are back within the documented failover time
     And no acknowledged write is lost
     And replica lag after recovery stays within the documented replica lag
+    And the application saw errors for no longer than 15 seconds
+    And the p95 latency returns to its baseline within 15 seconds
 
   Scenario: Failover to a named reader
     When the cluster fails over to the second reader

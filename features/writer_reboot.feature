@@ -5,6 +5,7 @@ Feature: Instance reboot
   Background:
     Given an Aurora PostgreSQL cluster with a writer and 2 readers
     And the probes are watching the cluster
+    And a load of 20 users running the "oltp" workload
     And a steady state of 2 seconds
 
   Scenario: Rebooting the writer restarts it without a failover
@@ -12,9 +13,11 @@ Feature: Instance reboot
     Then the writer does not change
     And writes are back within 60 seconds
     And no acknowledged write is lost
+    And the application saw errors for no longer than 60 seconds
 
   Scenario: Rebooting a reader does not disturb writes
     When the first reader is rebooted
     Then the writer does not change
     And writes are not interrupted
     And no acknowledged write is lost
+    And the application saw errors for no longer than 15 seconds

@@ -79,6 +79,8 @@ def _add_run_commands(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--reports", type=Path, default=None, help="where runs are written (default: reports/)")
     run.add_argument("--dns-ttl", type=_bounded(float, 0), default=None,
                      help="emulator only: the cluster endpoint's DNS TTL in seconds (default: 5, as on Aurora)")
+    run.add_argument("--load-workers", type=_bounded(int, 0), default=0, metavar="N",
+                     help="run each load as a Locust master with N local worker processes (default: one process)")
     run.set_defaults(handler=_run)
 
     targets = groups.add_parser("targets", help="list the documented targets verdicts are judged against")
@@ -93,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     from harness.run import RunError, RunOptions, run
 
     options = RunOptions(features=args.features, target=args.target, tags=args.tags, profile=args.profile,
-                         dry_run=args.dry_run, run_id=args.run_id, dns_ttl=args.dns_ttl)
+                         dry_run=args.dry_run, run_id=args.run_id, dns_ttl=args.dns_ttl, load_workers=args.load_workers)
     if args.reports is not None:
         options.reports = args.reports
     try:

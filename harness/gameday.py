@@ -6,18 +6,25 @@ steady state) → When (a fault) → Then (judgements over what the probes recor
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.environments import ClusterRequirement, ClusterUnderTest, Environment
+from harness.dialects import workload_dialect_for
 from harness.faults import Fault
-from harness.measure import measure_all, measure_read_availability, measure_rto, measure_visibility_lag, metric_value
+from harness.load.runner import Distribution, LoadRun, LoadSpec
+from harness.load.settings import LoadSettings
+from harness.measure import (ApplicationLoad, measure_all, measure_load, measure_read_availability, measure_rto,
+                             measure_visibility_lag, metric_value)
 from harness.measure.common import NotMeasured
 from harness.probes import ProbeSet, ProbeSettings, ReadProbe, Target, TopologyProbe, WriteProbe, record_ledger
 from harness.targets import Target as DocumentedTarget
@@ -32,6 +39,23 @@ PROBE_SWITCH_INTERVAL_S = 0.0005
 
 class ScenarioError(RuntimeError):
     """The scenario cannot go on (a step's precondition does not hold); the message says why."""
+
+
+class GameDayAborted(ScenarioError):
+    """A stop condition held the fault back: there is nothing after the fault to judge."""
+
+
+Judgement = TypeVar("Judgement", bound=Callable[..., Any])
+
+
+def after_the_fault(method: Judgement) -> Judgement:
+    """Then-methods judge what followed the fault; after an abort they end the scenario instead."""
+    @functools.wraps(method)
+    def judged(self: GameDay, *args: Any, **kwargs: Any) -> Any:
+        if self.aborted is not None:
+            raise GameDayAborted(self.aborted)
+        return method(self, *args, **kwargs)
+    return judged  # type: ignore[return-value]
 
 
 @dataclass
@@ -52,6 +76,9 @@ class GameDay:
     initial_readers: list[str] = field(default_factory=list)
     members_at_fault: list[Any] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)
+    loads: list[LoadRun] = field(default_factory=list)
+    error_rate_ceiling: float | None = None  # stop condition: the loads' steady-state error rate, 0..1
+    aborted: str | None = None  # why a stop condition held the fault back
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -107,6 +134,38 @@ class GameDay:
         sys.setswitchinterval(PROBE_SWITCH_INTERVAL_S)
         self.probes = ProbeSet(probes).start()
 
+    def start_load(self, spec: LoadSpec, distribution: Distribution) -> None:
+        """Locust users through the cluster and reader endpoints, their history joining the timeline."""
+        if self.dry_run:
+            self.plan(f"start {spec.users} users running the {spec.workload} workload with the {spec.behaviour} "
+                      f"client on {self.cluster.identifier}")
+            return
+        if any(run.spec.name == spec.name for run in self.loads):
+            raise ScenarioError(f"a load {spec.name} is already running in this scenario")
+        if distribution.remote_workers and self.loads:
+            raise ScenarioError("workers on other machines serve one load at a time: give this scenario one load")
+        cut = self.cluster
+        (host, port), (reader_host, reader_port) = cut.endpoint(), cut.reader_endpoint()
+        settings = LoadSettings(cut.dialect.engine, host, port, reader_host, reader_port, cut.credentials.user,
+                                cut.credentials.database, spec.behaviour, self.run_id)
+        run = LoadRun(spec, settings, cut.credentials.password, self.directory / "load" / spec.name.replace("/", "-"),
+                      self.timeline, distribution)
+        self.loads.append(run)  # before it starts: close() reaps it even if the start fails
+        run.start()
+        where = f"a master and {distribution.workers} local worker(s)" if distribution.distributed else "one process"
+        self.timeline.record("note", text=f"load {spec.name}: {spec.users} users on {where}")
+
+    def set_stop_condition(self, error_rate_ceiling: float) -> None:
+        """Before the fault, every load's steady-state error rate must be at most the ceiling."""
+        self.error_rate_ceiling = error_rate_ceiling
+        condition = f"hold the fault back if the load's steady-state error rate exceeds {error_rate_ceiling:.2%}"
+        if self.dry_run:
+            self.plan(condition)
+            return
+        if not self.loads:
+            raise ScenarioError("a stop condition on the load's error rate needs a load: start one first")
+        self.timeline.record("note", text=f"stop condition: {condition}")
+
     def hold(self, phase: str, seconds: float) -> None:
         """Observe for a while (steady state, or recovery) with the probes running."""
         self.timeline.record("phase", name=phase)
@@ -143,6 +202,8 @@ class GameDay:
         if self.dry_run:
             self.plan(f"inject {fault.describe()} on {self.cluster.identifier}")
             return {}
+        if not self._steady_state_healthy(fault):
+            return {}
         self.members_at_fault = self.cluster.members()
         self.timeline.record("phase", name="fault")
         start = time.monotonic()
@@ -152,12 +213,38 @@ class GameDay:
         self.faults.append((fault, detail))
         return detail
 
+    def _steady_state_healthy(self, fault: Fault) -> bool:
+        """The stop condition: False (and the scenario aborted) when a load's steady state erred too much.
+
+        Judged on the timeline like everything else, once it holds every request made so far.
+        """
+        if self.error_rate_ceiling is None:
+            return True
+        now = time.time()
+        for run in self.loads:
+            if not run.wait_reported(now):
+                log.warning("the %s load's history did not catch up before the stop condition", run.spec.name)
+        results = measure_load(read_timeline(self.timeline.path))
+        for run in self.loads:
+            result = None if isinstance(results, NotMeasured) else results.get(run.spec.name)
+            rate = result.steady_state_error_rate if result is not None else None
+            if rate is not None and rate <= self.error_rate_ceiling:
+                continue
+            seen = ("made no request, so its error rate is unknown" if rate is None
+                    else f"erred on {rate:.1%} of requests")
+            self.aborted = (f"the stop condition held back {fault.describe()}: in the steady state the {run.spec.name} "
+                            f"load {seen}, above the ceiling of {self.error_rate_ceiling:.2%}")
+            self.timeline.record("abort", reason=self.aborted, load=run.spec.name, error_rate=rate,
+                                 ceiling=self.error_rate_ceiling, fault=fault.name)
+            return False
+        return True
+
     def await_recovery(self, timeout: float, acknowledged_after: int = 20) -> None:
         """Wait until the cluster has settled and the write probe commits again.
 
         Waiting is on state (the API and the probe's own successes), never a fixed sleep.
         """
-        if self.dry_run:
+        if self.dry_run or self.aborted is not None:
             return
         cut = self.cluster
         cut.cluster.wait_settled(timeout=timeout)
@@ -168,12 +255,14 @@ class GameDay:
 
     # --- Then ---------------------------------------------------------------------------------------
     def finish_observation(self, recovery_seconds: float = 2.0) -> None:
-        """Stop the probes after a recovery window and take the final ledger read."""
+        """Stop the probes and loads after a recovery window and take the final ledger read."""
         if self.observation_finished:
             return
         self.observation_finished = True
-        if self.probes is not None:
+        if self.probes is not None or self.loads:
             self.hold("recovery", recovery_seconds)
+        self._stop_loads()
+        if self.probes is not None:
             self.probes.stop()
             cut = self.cluster
             host, port = cut.endpoint()
@@ -197,9 +286,11 @@ class GameDay:
         self.timeline.record("note", text=f"verdict: {verdict.explanation} -> {verdict.status}")
         return verdict
 
+    @after_the_fault
     def judge_fact(self, check: str, explanation: str, holds: bool) -> Verdict:
         return self._add(judge_fact(check, holds, explanation))
 
+    @after_the_fault
     def judge_promotion_by_tier(self) -> Verdict:
         """The new writer is a reader Aurora would pick: the best promotion tier, then the largest."""
         readers = [m for m in self.members_at_fault if not m.is_writer]
@@ -219,6 +310,7 @@ class GameDay:
         faults = [r for r in records if r["kind"] == "fault"]
         return [r for r in records if r["kind"] != "fault" or r is faults[-1]] if faults else records
 
+    @after_the_fault
     def judge_recovery(self, check: str, limit: float, target: DocumentedTarget | None = None) -> Verdict:
         self.finish_observation()
         result = measure_rto(self._records_since_last_fault())
@@ -229,6 +321,7 @@ class GameDay:
             return self._add(judge_target(target, value, check=check, reason=reason))
         return self._add(judge("rto_s", value, limit, "<=", "s", check=check, reason=reason))
 
+    @after_the_fault
     def judge_uninterrupted_writes(self) -> Verdict:
         self.finish_observation()
         result = measure_rto(self._records_since_last_fault())
@@ -236,12 +329,14 @@ class GameDay:
         return self._add(judge("outage_s", value, 0, "<=", "s", check="writes not interrupted",
                                reason=getattr(result, "reason", "writes did not recover")))
 
+    @after_the_fault
     def judge_data_loss(self, target: DocumentedTarget) -> Verdict:
         measurements = self.measurements()
         value = metric_value(measurements, "lost_count")
         return self._add(judge_target(target, value, check="data loss (RPO)",
                                       reason=measurements["data_loss"].get("reason")))
 
+    @after_the_fault
     def judge_lag_after_recovery(self, target: DocumentedTarget) -> Verdict:
         """Visibility lag of the writes acknowledged once the cluster had recovered."""
         self.finish_observation()
@@ -256,6 +351,7 @@ class GameDay:
         return self._add(judge_target(target, value, check="replica lag",
                                       reason="no reader saw the writes acknowledged after recovery"))
 
+    @after_the_fault
     def judge_reads_available(self) -> Verdict:
         """Every reader answered every read since the first fault (or since the start)."""
         records = read_timeline(self.timeline.path)
@@ -266,6 +362,7 @@ class GameDay:
         return self._add(judge("availability", value, 1.0, ">=", "", check="read availability",
                                reason="no read probe on a reader"))
 
+    @after_the_fault
     def judge_writes_halted(self, observe_seconds: float, grace: float = 0.5) -> Verdict:
         """No write was acknowledged while the fault held (after a short grace for in-flight ones)."""
         fault_end = [r for r in read_timeline(self.timeline.path) if r["kind"] == "fault"][-1]["end"]
@@ -276,21 +373,74 @@ class GameDay:
         return self._add(judge("acknowledged_while_halted", len(acknowledged), 0, "<=", "writes",
                                check="writes halted"))
 
+    # --- Then, for the load -----------------------------------------------------------------------------
+    def load_results(self, behaviour: str | None) -> list[ApplicationLoad]:
+        """What each load (or each using the `behaviour` client) saw, once the observation is over."""
+        runs = [run for run in self.loads if behaviour in (None, run.spec.behaviour)]
+        if not runs:
+            client = f" with the {behaviour} client" if behaviour else ""
+            raise ScenarioError(f"no load{client} ran in this scenario: start one with 'Given a load of ...'")
+        self.finish_observation()
+        results = measure_load(read_timeline(self.timeline.path))
+        if isinstance(results, NotMeasured):
+            raise ScenarioError(f"the loads left nothing on the timeline: {results.reason}")
+        return [results[run.spec.name] for run in runs if run.spec.name in results]
+
+    def _judge_loads(self, behaviour: str | None, metric: str, limit: float, unit: str, check: str,
+                     value: Callable[[ApplicationLoad], Any], reason: Callable[[ApplicationLoad], str | None]
+                     ) -> list[Verdict]:
+        """One verdict per load, its explanation naming the load."""
+        verdicts = []
+        for result in self.load_results(behaviour):
+            verdict = judge(metric, value(result), limit, "<=", unit, check=check, reason=reason(result))
+            named = dataclasses.replace(verdict, explanation=f"{result.load}: {verdict.explanation}")
+            verdicts.append(self._add(named))
+        return verdicts
+
+    @after_the_fault
+    def judge_application_errors(self, limit: float, behaviour: str | None = None) -> list[Verdict]:
+        """Each load saw failed requests for at most `limit` seconds after the fault."""
+        return self._judge_loads(behaviour, "error_window_s", limit, "s", "application errors",
+                                 lambda r: r.error_window_s, lambda r: "no fault was injected")
+
+    @after_the_fault
+    def judge_no_application_errors(self, behaviour: str | None = None) -> list[Verdict]:
+        """No request of the load failed after the fault."""
+        return self._judge_loads(behaviour, "failed_requests", 0, "requests", "application errors",
+                                 lambda r: r.failed_requests, lambda r: "no fault was injected")
+
+    @after_the_fault
+    def judge_latency_recovery(self, limit: float, behaviour: str | None = None) -> list[Verdict]:
+        """Each load's p95 latency was back at its steady-state baseline within `limit` seconds of the fault."""
+        return self._judge_loads(behaviour, "latency_recovery_s", limit, "s", "latency back to baseline",
+                                 lambda r: r.latency_recovery_s, lambda r: r.latency_reason)
+
+    def judge_stopped_before_the_fault(self) -> Verdict:
+        """The stop condition held the fault back: no fault record, and the writer never changed."""
+        faults = [r for r in read_timeline(self.timeline.path) if r["kind"] == "fault"]
+        writer = self.current_writer()
+        holds = self.aborted is not None and not faults and writer == self.initial_writer
+        said = self.aborted or "the stop condition let the fault through"
+        return self._add(judge_fact("stop condition", holds, f"{said}; faults injected: {len(faults)}; the writer "
+                                                             f"is {writer} (was {self.initial_writer})"))
+
     def breached(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.status == BREACHED]
 
     # --- the end --------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop probes, write verdict.json, release the cluster; safe to call after a failure."""
+        """Stop probes and loads, write verdict.json, release the cluster; safe to call after a failure."""
         if self.probes is not None and not self.observation_finished:
             self.probes.stop()
+        self._stop_loads()
         measurements = self._measurements
-        if measurements is None and self.probes is not None:
+        if measurements is None and (self.probes is not None or self.loads):
             measurements = measure_all(read_timeline(self.timeline.path))
         if not self.dry_run:
-            write_verdict_file(self.directory / "verdict.json", self.scenario, self.verdicts, measurements or {})
+            write_verdict_file(self.directory / "verdict.json", self.scenario, self.verdicts, measurements or {},
+                               aborted=self.aborted)
         self.timeline.close()
-        if self.cut is not None and not self.cut.created and self.probes is not None:
+        if self.cut is not None and not self.cut.created and (self.probes is not None or self.loads):
             self._remove_ledger_rows()
         if self.cut is not None:
             try:
@@ -298,15 +448,30 @@ class GameDay:
             except Exception:
                 log.exception("releasing %s failed", self.cut.identifier)
 
+    def _stop_loads(self) -> None:
+        for run in self.loads:
+            if run.exit_codes:
+                continue  # stopped already
+            try:
+                run.stop()
+            except Exception:
+                log.exception("stopping the %s load failed", run.spec.name)
+            failed = {role: code for role, code in run.exit_codes.items() if code != 0}
+            if failed:
+                self.timeline.record("note", text=f"load {run.spec.name}: Locust exited with {failed}")
+
     def _remove_ledger_rows(self) -> None:
-        """On a cluster the harness did not create, leave nothing behind but an empty ledger table."""
+        """On a cluster the harness did not create, leave nothing behind but empty ledger and orders tables."""
         cut = self.cluster
         try:
             with cut.dialect.connect(*cut.endpoint(), cut.credentials, connect_timeout=5,
                                      statement_timeout=60) as conn:
-                cut.dialect.delete_ledger_rows(conn, self.run_id)
+                if self.probes is not None:
+                    cut.dialect.delete_ledger_rows(conn, self.run_id)
+                if self.loads:
+                    workload_dialect_for(cut.dialect.engine).delete_orders(conn, self.run_id)
         except Exception:
-            log.exception("could not remove this run's ledger rows from %s", cut.identifier)
+            log.exception("could not remove this run's ledger rows and orders from %s", cut.identifier)
 
     def events(self) -> list[dict[str, Any]]:
         return [r for r in read_timeline(self.timeline.path) if r["kind"] == "event"]

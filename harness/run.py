@@ -43,6 +43,7 @@ class RunOptions:
     run_id: str | None = None
     reports: Path = PROJECT / "reports"
     dns_ttl: float | None = None
+    load_workers: int = 0  # Locust worker processes per load (0: one process, no master)
 
 
 @dataclass
@@ -139,6 +140,8 @@ def run(options: RunOptions) -> int:
         os.environ["GAMEDAY_PROFILE"] = str(options.profile.resolve())
     if options.dns_ttl is not None:
         os.environ["GAMEDAY_DNS_TTL"] = str(options.dns_ttl)
+    if options.load_workers:
+        os.environ["GAMEDAY_LOAD_WORKERS"] = str(options.load_workers)
     # allure-pytest-bdd names results by the feature's path under the rootdir, so it must hold them all.
     rootdir = os.path.commonpath([str(PROJECT), *map(str, features)])
     args = [str(SCENARIOS_MODULE), "--rootdir", rootdir, "-o", "addopts=", "-p", "no:cacheprovider",

@@ -19,7 +19,23 @@ and `m` (monotonic seconds, for durations). Kinds and their fields:
 - `phase`: a scenario phase began: `name` (e.g. `steady-state`, `fault`, `recovery`).
 - `ledger`: the final read after recovery: `ranges` of present seqs ([[first, last], ...])
   and `duplicates` ({seq: count} for seqs stored more than once).
+- `load`: one wall-clock second of a Locust load, by the requests that ended in it (joined from
+  Locust's history as the load runs; `t` is the second's wall-clock start): `load` (its name,
+  e.g. `oltp/naive`), `start`, `end` (monotonic; the last second ends when the load stopped),
+  `users`, `workers` (Locust workers that reported it; 0 for a single process), `requests`,
+  `failures`, `rps`, `p50_ms` / `p95_ms` / `p99_ms` / `max_ms` and the `response_times`
+  histogram behind them ({milliseconds to two significant digits: count}, successful requests
+  only), `names` ([{`request_type`, `name`, `requests`, `failures`}]; the request type is the
+  endpoint), and `first_failure` / `last_failure` (monotonic, or null).
+- `load-failure`: identical failures of one load in one second: `load`, `second` (that second's
+  monotonic start), `request_type`, `name`, `error` (one line, never the password),
+  `occurrences`, `first`, `last` (monotonic instants of the first and last of them).
+- `abort`: a stop condition held the fault back: `reason`, `load`, `error_rate` (of the load's
+  steady state, 0..1, or null when it made no request), `ceiling`, `fault` (its name).
 - `note`: anything else worth keeping (`text`).
+
+Records observed elsewhere (Locust's seconds) carry their own `t`, mapped to `m` by
+`monotonic_of`; the file is in the order records were written, not strictly by `m`.
 """
 
 from __future__ import annotations
@@ -52,7 +68,11 @@ class Timeline:
         self._lock = threading.Lock()
 
     def record(self, kind: str, **fields: Any) -> Record:
-        entry = {"kind": kind, "t": time.time(), "m": time.monotonic(), **fields}
+        return self.record_at(kind, time.time(), time.monotonic(), **fields)
+
+    def record_at(self, kind: str, t: float, m: float, **fields: Any) -> Record:
+        """A record of something observed elsewhere, at its own time (e.g. a second of Locust's load)."""
+        entry = {"kind": kind, "t": t, "m": m, **fields}
         line = json.dumps(entry, default=str, separators=(",", ":"))
         with self._lock:
             self._file.write(line + "\n")
@@ -71,6 +91,12 @@ class Timeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def monotonic_of(wall: float) -> float:
+    """This machine's monotonic time of a wall-clock instant (another process's, or a worker's
+    on a machine whose clock NTP keeps in step with ours)."""
+    return wall - (time.time() - time.monotonic())
 
 
 def read_timeline(path: Path) -> list[Record]:

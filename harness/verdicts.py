@@ -42,6 +42,12 @@ LABELS = {
     "client_dns_ttl_s": "client DNS cache TTL",
     "latest_restorable_lag_s": "latest restorable time lag",
     "acknowledged_while_halted": "writes acknowledged while halted",
+    "steady_state_error_rate": "steady-state error rate",
+    "failed_requests": "failed application requests",
+    "error_window_s": "application error window",
+    "first_error_after_fault_s": "time to the first application error",
+    "last_error_after_fault_s": "time to the last application error",
+    "latency_recovery_s": "p95 latency back to baseline",
 }
 
 
@@ -139,12 +145,15 @@ def overall_status(verdicts: Sequence[Verdict]) -> Status:
 
 
 def write_verdict_file(
-    path: Path, scenario: str, verdicts: Sequence[Verdict], measurements: Mapping[str, Any]
+    path: Path, scenario: str, verdicts: Sequence[Verdict], measurements: Mapping[str, Any],
+    aborted: str | None = None,
 ) -> Path:
-    """`verdict.json`: the scenario's overall status, every verdict, and the numbers behind them."""
+    """`verdict.json`: the scenario's overall status, every verdict, and the numbers behind them;
+    `aborted` says why a stop condition held the fault back (null when it did not)."""
     document = {
         "scenario": scenario,
         "status": overall_status(verdicts),
+        "aborted": aborted,
         "verdicts": [v.as_dict() for v in verdicts],
         "measurements": measurements,
     }

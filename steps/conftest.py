@@ -18,6 +18,7 @@ from harness.environments import AwsEnvironment, EmulatorEnvironment, Environmen
 from harness.gameday import GameDay
 from harness.report.evidence import attach_scenario_evidence, write_run_metadata
 from steps.given import *  # noqa: F403 - step definitions are fixtures of the module they live in
+from steps.load import *  # noqa: F403
 from steps.then import *  # noqa: F403
 from steps.when import *  # noqa: F403
 

@@ -62,3 +62,48 @@ class Dialect(Protocol):
 
     def describe_error(self, error: BaseException) -> str:
         """One line for the timeline (error code and first line of the message, no secrets)."""
+
+
+class WorkloadDialect(Protocol):
+    """What the load's database users need from an engine: a client connection, the role check,
+    which errors a retrying client may retry, and the OLTP workload's statements.
+
+    Separate from `Dialect` because the load's users run in Locust's processes and one engine
+    (Aurora MySQL) has its workload half before its probe half.
+    """
+
+    engine: str
+
+    def connect(self, host: str, port: int, credentials: Credentials, *, connect_timeout: float,
+                statement_timeout: float, application_name: str, hostaddr: str | None = None) -> Any:
+        """An autocommit connection; `hostaddr` skips name resolution (a client that cached it)."""
+
+    def is_read_only(self, conn: Any) -> bool:
+        """True on a reader: how a resilient client checks it reached the writer."""
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Worth retrying on a new connection: the connection or server went away, or it is a reader."""
+
+    def describe_error(self, error: BaseException) -> str:
+        """One line naming the error (code and first line), the same for every occurrence."""
+
+    def create_orders(self, conn: Any) -> None:
+        """The workload's table, created once however many load processes start at the same time."""
+
+    def insert_order(self, conn: Any, run_id: str, customer: int, amount: float) -> int:
+        """A new order; returns its id."""
+
+    def pay_order(self, conn: Any, order_id: int) -> int:
+        """Mark an order paid; returns the rows updated."""
+
+    def recent_orders(self, conn: Any, limit: int) -> list[tuple[Any, ...]]:
+        """The newest orders (a short index scan)."""
+
+    def customer_orders(self, conn: Any, customer: int) -> tuple[int, float]:
+        """A customer's order count and total (an index lookup and an aggregate)."""
+
+    def select_one(self, conn: Any) -> int:
+        """The trivial query: measures the client, the network and the endpoint, not the engine."""
+
+    def delete_orders(self, conn: Any, run_id: str) -> None:
+        """Remove one run's orders (clean-up on clusters the harness did not create)."""

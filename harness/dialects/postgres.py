@@ -9,10 +9,16 @@ import psycopg
 from harness.dialects.base import Credentials, Outcome
 
 LEDGER = "gameday_ledger"
+ORDERS = "gameday_orders"
+ORDERS_LOCK = 0x6A6D_6F72  # advisory lock key: load processes create the orders table one at a time
 
 # SQLSTATEs after which a sent COMMIT may still have happened: the connection or server went
 # away (08, 57P), or the wait for the storage quorum was cancelled after the local commit (57014).
 UNCERTAIN_SQLSTATE_PREFIXES = ("08", "57P", "57014", "53", "58", "XX")
+# SQLSTATEs a retrying client should retry on a new connection: the connection or server went
+# away (08, 57P), the statement timed out (57014), too many connections (53300), the session is
+# on a reader (25006: the cluster endpoint still pointed at a demoted writer), or a conflict.
+TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P", "57014", "53300", "25006", "40001", "40P01")
 
 
 class PostgresDialect:
@@ -21,9 +27,12 @@ class PostgresDialect:
     default_database = "postgres"
 
     def connect(self, host: str, port: int, credentials: Credentials, *, connect_timeout: float = 2.0,
-                statement_timeout: float = 5.0, application_name: str = "aurora-gameday") -> psycopg.Connection:
+                statement_timeout: float = 5.0, application_name: str = "aurora-gameday",
+                hostaddr: str | None = None) -> psycopg.Connection:
+        """`statement_timeout` 0 means none; `hostaddr` connects there without resolving `host`."""
         return psycopg.connect(
             host=host, port=port, user=credentials.user, password=credentials.password,
+            **({"hostaddr": hostaddr} if hostaddr else {}),
             dbname=credentials.database, autocommit=True, connect_timeout=max(1, round(connect_timeout)),
             application_name=application_name,
             options=f"-c statement_timeout={int(statement_timeout * 1000)}",
@@ -66,6 +75,45 @@ class PostgresDialect:
         if sqlstate is None or sqlstate.startswith(UNCERTAIN_SQLSTATE_PREFIXES):
             return Outcome.UNKNOWN
         return Outcome.FAILED  # the server rejected the statement, e.g. 25006 on a reader
+
+    def is_transient(self, error: BaseException) -> bool:
+        if not isinstance(error, psycopg.Error):
+            return False
+        sqlstate = getattr(error, "sqlstate", None)
+        if sqlstate is None:  # raised by the client: the connection failed, broke or timed out
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES)
+
+    # --- the load's OLTP workload -------------------------------------------------------------------
+    def create_orders(self, conn: psycopg.Connection) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ORDERS_LOCK,))
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {ORDERS} (id bigserial PRIMARY KEY, run_id text NOT NULL, "
+                         f"customer int NOT NULL, amount numeric(10, 2) NOT NULL, status text NOT NULL DEFAULT 'new', "
+                         f"created_at timestamptz NOT NULL DEFAULT now())")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {ORDERS}_customer ON {ORDERS} (customer)")
+
+    def insert_order(self, conn: psycopg.Connection, run_id: str, customer: int, amount: float) -> int:
+        return conn.execute(f"INSERT INTO {ORDERS} (run_id, customer, amount) VALUES (%s, %s, %s) RETURNING id",
+                            (run_id, customer, amount)).fetchone()[0]
+
+    def pay_order(self, conn: psycopg.Connection, order_id: int) -> int:
+        return conn.execute(f"UPDATE {ORDERS} SET status = 'paid' WHERE id = %s", (order_id,)).rowcount
+
+    def recent_orders(self, conn: psycopg.Connection, limit: int) -> list[tuple[Any, ...]]:
+        return conn.execute(f"SELECT id, customer, amount, status FROM {ORDERS} ORDER BY id DESC LIMIT %s",
+                            (limit,)).fetchall()
+
+    def customer_orders(self, conn: psycopg.Connection, customer: int) -> tuple[int, float]:
+        count, total = conn.execute(f"SELECT count(*), coalesce(sum(amount), 0) FROM {ORDERS} WHERE customer = %s",
+                                    (customer,)).fetchone()
+        return count, float(total)
+
+    def select_one(self, conn: psycopg.Connection) -> int:
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    def delete_orders(self, conn: psycopg.Connection, run_id: str) -> None:
+        conn.execute(f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,))
 
     def describe_error(self, error: BaseException) -> str:
         """One line for the timeline: SQLSTATE and the first line of the message."""

@@ -18,11 +18,13 @@ from harness.measure.availability import ReadAvailability, measure_read_availabi
 from harness.measure.common import NotMeasured
 from harness.measure.data_loss import DataLoss, measure_data_loss
 from harness.measure.lag import VisibilityLag, measure_visibility_lag
+from harness.measure.load import ApplicationLoad, measure_load
 from harness.measure.rto import WriterRecovery, measure_rto
 from harness.timeline import Record
 
 __all__ = [
     "METRICS",
+    "ApplicationLoad",
     "DataLoss",
     "NotMeasured",
     "ReadAvailability",
@@ -30,6 +32,7 @@ __all__ = [
     "WriterRecovery",
     "measure_all",
     "measure_data_loss",
+    "measure_load",
     "measure_read_availability",
     "measure_rto",
     "measure_visibility_lag",
@@ -48,8 +51,12 @@ METRICS: dict[str, frozenset[str]] = {
     ),
     "read_availability": frozenset({"availability", "longest_read_outage_s"}),
     "visibility_lag": frozenset({"lag_p50_s", "lag_p95_s", "lag_p99_s", "lag_max_s", "not_seen"}),
+    "load": frozenset(
+        {"steady_state_error_rate", "failed_requests", "error_window_s", "first_error_after_fault_s",
+         "last_error_after_fault_s", "latency_recovery_s"}
+    ),
 }
-PER_PROBE = ("read_availability", "visibility_lag")
+PER_PROBE = {"read_availability": "probes", "visibility_lag": "probes", "load": "loads"}  # checker → its key
 HIGHER_IS_BETTER = frozenset({"availability"})
 
 
@@ -60,6 +67,7 @@ def measure_all(records: list[Record]) -> dict[str, Any]:
         "data_loss": _entry(measure_data_loss(records)),
         "read_availability": _per_probe(measure_read_availability(records)),
         "visibility_lag": _per_probe(measure_visibility_lag(records)),
+        "load": _per_probe(measure_load(records), key="loads"),
     }
 
 
@@ -68,9 +76,9 @@ def metric_value(
 ) -> float | int | None:
     """The measured value a target's `metric` names; None when it was not measured.
 
-    Per-probe metrics take `probe`; without it they give the worst probe (lowest availability,
-    highest lag or outage), and None if any probe has no value: a probe that never saw the
-    writes cannot be shown to meet a target.
+    Per-probe metrics (and per-load ones) take `probe` (the load's name); without it they give
+    the worst probe (lowest availability, highest lag or outage), and None if any probe has no
+    value: a probe that never saw the writes cannot be shown to meet a target.
     """
     for name in ("rto", "data_loss"):
         if metric in METRICS[name]:
@@ -81,9 +89,9 @@ def metric_value(
         entry = measurements[name]
         if not entry["measured"]:
             return None
-        values = [r[metric] for key, r in entry["probes"].items() if probe in (None, key)]
+        values = [r[metric] for key, r in entry[PER_PROBE[name]].items() if probe in (None, key)]
         if not values:
-            raise KeyError(f"no read probe {probe!r} in the measurements")
+            raise KeyError(f"no {'load' if name == 'load' else 'read probe'} {probe!r} in the measurements")
         if any(v is None for v in values):
             return None
         return min(values) if metric in HIGHER_IS_BETTER else max(values)
@@ -98,8 +106,8 @@ def _entry(result: WriterRecovery | DataLoss | NotMeasured) -> dict[str, Any]:
 
 
 def _per_probe(
-    results: Mapping[str, ReadAvailability | VisibilityLag] | NotMeasured,
+    results: Mapping[str, ReadAvailability | VisibilityLag | ApplicationLoad] | NotMeasured, key: str = "probes",
 ) -> dict[str, Any]:
     if isinstance(results, NotMeasured):
         return results.as_dict()
-    return {"measured": True, "probes": {probe: r.as_dict() for probe, r in results.items()}}
+    return {"measured": True, key: {name: r.as_dict() for name, r in results.items()}}

@@ -2,7 +2,8 @@
 
 Everything sits on ONE time axis, in seconds since the first record, so cause and effect line
 up vertically: the fault marker, the cluster's status and writer, the write outage, each read
-probe's failures and the visibility lag that follows. A game day records ~10^4 write attempts,
+probe's failures, each load's throughput and errors (what the application saw), and the
+visibility lag that follows. A game day records ~10^4 write attempts,
 so attempts are drawn as per-bucket counts (stacked bars), never one mark per attempt. The SVG
 has no script and no external asset: it is evidence, viewable anywhere, forever.
 
@@ -33,6 +34,7 @@ STRIP = 6  # height of the worst-outcome strip atop the write lane
 LAG_FLOOR = 0.001  # the lag scale starts at 1 ms
 
 WRITE_COLOURS = {"acknowledged": "#2e7d32", "failed": "#c62828", "unknown": "#f9a825"}
+LOAD_COLOURS = {"ok": "#26a69a", "failed": "#c62828"}
 READ_COLOURS = {"ok": "#81c784", "failed": "#c62828"}
 FAULT_COLOUR = "#b71c1c"
 WRITER_COLOUR = "#6a1b9a"
@@ -155,6 +157,10 @@ class _Chart:
         for probe in reads:
             lanes[f"read:{probe}"] = _Lane(probe, y, 16)
             y += 22
+        loads = sorted({str(r["load"]) for r in _kind(self.records, "load")})
+        for load in loads:
+            lanes[f"load:{load}"] = _Lane(f"load {load}", y + 4, 60)
+            y += 72
         lanes["lag"] = _Lane("visibility lag", y + 4, 110)
         y += 4 + 110
         plot_top, plot_bottom = lanes["cluster"].top, y
@@ -172,13 +178,15 @@ class _Chart:
         self.write_lane(body, lanes["writes"])
         for probe, probe_reads in reads.items():
             self.read_lane(body, lanes[f"read:{probe}"], probe_reads)
+        for load in loads:
+            self.load_lane(body, lanes[f"load:{load}"], load)
         self.lag_lane(body, lanes["lag"], list(reads))
         self.markers(body, header_top, plot_top, plot_bottom)
         if not self.records:
             body.append(f'<text x="{LEFT + PLOT_W / 2}" y="{(plot_top + plot_bottom) / 2}" text-anchor="middle" '
                         'class="title">no records in this timeline</text>')
         y = self.axis(body, plot_bottom)
-        y = self.legend(body, y + 10, list(reads))
+        y = self.legend(body, y + 10, list(reads), bool(loads))
 
         height = y + 10
         head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
@@ -272,6 +280,41 @@ class _Chart:
                 out.append(f'<rect x="{x0:.1f}" y="{lane.top:.1f}" width="{width:.1f}" height="{failed_h:.1f}" '
                            f'fill="{READ_COLOURS["failed"]}"><title>{tip}</title></rect>')
 
+    def load_lane(self, out: list[str], lane: _Lane, load: str) -> None:
+        """One load's seconds as stacked bars (ok below, failed above), scaled to its busiest
+        second, and a strip on top marking exactly when its requests failed.
+
+        Locust's history has one record per second, so the bars are seconds wide whatever the
+        chart's bucket; the strip uses the failures' own instants.
+        """
+        seconds = [r for r in _kind(self.records, "load") if r["load"] == load]
+        peak = max((r["requests"] for r in seconds), default=0) or 1
+        bottom = lane.top + lane.height
+        bars_top = lane.top + STRIP + 2
+        out.append(f'<text x="{LEFT - 8}" y="{lane.top + 28:.1f}" text-anchor="end" class="small">'
+                   f"bars: requests/s, up to {peak}</text>")
+        for record in seconds:
+            start, end = self.rel(record["start"]), self.rel(record["end"])
+            x0 = self.x(max(start, self.lo))
+            width = max(self.x(min(end, self.hi)) - x0, 0.8)
+            ok = record["requests"] - record["failures"]
+            tip = escape(f"{_secs(start)}–{_secs(end)}: {record['requests']} requests, {record['failures']} failed, "
+                         f"p50 {_ms(record.get('p50_ms'))}, p95 {_ms(record.get('p95_ms'))}, "
+                         f"{record.get('users', '?')} users")
+            y = bottom
+            for count, colour in ((ok, LOAD_COLOURS["ok"]), (record["failures"], LOAD_COLOURS["failed"])):
+                h = count / peak * (bottom - bars_top)
+                if h:
+                    y -= h
+                    out.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" '
+                               f'fill="{colour}"><title>{tip}</title></rect>')
+        for failure in (r for r in _kind(self.records, "load-failure") if r["load"] == load):
+            x0, x1 = self.x(self.rel(failure["first"])), self.x(self.rel(failure["last"]))
+            tip = escape(f"{_secs(self.rel(failure['first']))}–{_secs(self.rel(failure['last']))}: "
+                         f"{failure['occurrences']} × {failure['request_type']} {failure['name']}: {failure['error']}")
+            out.append(f'<rect x="{x0 - 0.75:.1f}" y="{lane.top:.1f}" width="{max(x1 - x0, 0) + 1.5:.1f}" '
+                       f'height="{STRIP}" fill="{LOAD_COLOURS["failed"]}"><title>{tip}</title></rect>')
+
     def lag_lane(self, out: list[str], lane: _Lane, probes: list[str]) -> None:
         """Worst visibility lag per bucket, one line per read probe (broken where no sample).
 
@@ -358,7 +401,7 @@ class _Chart:
                    "seconds since the first record</text>")
         return top + 36
 
-    def legend(self, out: list[str], top: float, probes: list[str]) -> float:
+    def legend(self, out: list[str], top: float, probes: list[str], loads: bool) -> float:
         """Every mark the chart uses, including one lag colour per read probe."""
         entries: list[tuple[Callable[[float, float], str], str]] = [
             (_swatch(WRITE_COLOURS["acknowledged"]), "write acknowledged"),
@@ -372,6 +415,9 @@ class _Chart:
             (_swatch("#ff9800"), "cluster not available"),
             (_swatch(PHASE_COLOURS[0]), "scenario phase"),
         ]
+        if loads:
+            entries += [(_swatch(LOAD_COLOURS["ok"]), "load requests ok"),
+                        (_swatch(LOAD_COLOURS["failed"]), "load requests failed")]
         entries += [(_rule(LAG_COLOURS[i % len(LAG_COLOURS)], "", 2), f"lag {p}") for i, p in enumerate(probes)]
         out.append(f'<g class="legend"><text x="{LEFT - 8}" y="{top + 10}" text-anchor="end" class="lane">'
                    "legend</text>")
@@ -392,12 +438,17 @@ def _kind(records: Iterable[Record], kind: str) -> list[Record]:
 
 
 def _when(record: Record) -> float:
-    """The instant a record is drawn at: attempts at `end`, faults at `start`, others at `m`."""
-    if record["kind"] in ("write", "read"):
+    """The instant a record is drawn at: attempts and seconds of load at `end`, faults at `start`,
+    others at `m`."""
+    if record["kind"] in ("write", "read", "load"):
         return float(record["end"])
     if record["kind"] == "fault":
         return float(record["start"])
     return float(record["m"])
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:g} ms"
 
 
 def _nice_step(raw: float) -> float:

@@ -5,6 +5,8 @@ and `timeline.jsonl`): the verdict table, the timeline chart, the raw timeline, 
 the measurements and a manifest of sha256 sums of every file in the scenario directory. The
 table and chart are also written there (`verdicts.html`, `chart.svg`) so the directory alone
 is a complete record, and `manifest.json` lets an auditor prove none of it was edited later.
+A scenario that ran a load also gets its load summary (`load-summary.html`: before, during and
+after the fault, failures grouped) and each load's own Locust HTML report (`load/*/locust.html`).
 
 Per run (`write_run_metadata`): `environment.properties`, `executor.json` and
 `categories.json` in the Allure results directory. The categories sort failed scenarios by the
@@ -34,6 +36,7 @@ import allure
 
 from harness.report import PROJECT
 from harness.report.chart import timeline_svg
+from harness.report.load_summary import load_summary_html
 from harness.targets import SYMBOLS, quantity
 from harness.timeline import read_timeline
 from harness.verdicts import BREACHED, MET, Verdict, overall_status
@@ -58,6 +61,10 @@ BREACH_CATEGORIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Reads unavailable", "A reader or the reader endpoint could not serve reads.", ("read availability",)),
     ("Replica lag breached", "Readers saw acknowledged writes later than the documented replica lag.",
      ("replica lag",)),
+    ("Application errors", "The load's requests failed for too long, or its latency stayed high.",
+     ("application errors", "latency back to baseline")),
+    ("Stop condition", "The stop condition let a fault through, or did not hold it back when it should have.",
+     ("stop condition",)),
 )
 
 
@@ -82,6 +89,10 @@ def _regex_literal(text: str) -> str:
 
 CATEGORIES: list[dict[str, Any]] = [
     *(_category(name, description, checks) for name, description, checks in BREACH_CATEGORIES),
+    {"name": "Aborted by a stop condition", "matchedStatuses": ["broken"],
+     "messageRegex": r"[\s\S]*GameDayAborted[\s\S]*",
+     "description": "The steady state was unhealthy (say, the load's error rate above its ceiling), so the fault "
+                    "was not injected: nothing after it could be judged."},
     {"name": "Infrastructure broken", "matchedStatuses": ["broken"],
      "description": "The scenario could not run to its verdicts: the cluster, the emulator or the harness failed."},
 ]
@@ -115,6 +126,10 @@ def attach_scenario_evidence(day: ScenarioDay) -> Path:
     chart = redact(timeline_svg(records, day.scenario))
     (directory / "verdicts.html").write_text(table, encoding="utf-8")
     (directory / "chart.svg").write_text(chart, encoding="utf-8")
+    load = document.get("measurements", {}).get("load", {})
+    summary = redact(load_summary_html(day.scenario, load)) if load.get("measured") else None
+    if summary is not None:
+        (directory / "load-summary.html").write_text(summary, encoding="utf-8")
     manifest = write_manifest(directory, day.scenario)
 
     allure.dynamic.epic(EPIC)
@@ -123,6 +138,11 @@ def attach_scenario_evidence(day: ScenarioDay) -> Path:
         allure.dynamic.parameter(name, value)
     allure.attach(table, name="Verdicts", attachment_type=allure.attachment_type.HTML)
     allure.attach(chart, name="Timeline chart", attachment_type=allure.attachment_type.SVG)
+    if summary is not None:
+        allure.attach(summary, name="Load summary", attachment_type=allure.attachment_type.HTML)
+    for report in sorted(directory.glob("load/*/locust.html")):
+        allure.attach(redact(report.read_text(encoding="utf-8")), name=f"Locust report ({report.parent.name})",
+                      attachment_type=allure.attachment_type.HTML)
     if timeline_path.exists():
         allure.attach(redact(timeline_path.read_text(encoding="utf-8")), name="Timeline (JSONL)",
                       attachment_type="text/plain", extension="jsonl")  # text/plain: the report previews it
@@ -165,6 +185,7 @@ def verdict_table_html(scenario: str, document: Mapping[str, Any]) -> str:
     verdicts = document.get("verdicts", [])
     status = document.get("status", MET)
     breached = sum(1 for v in verdicts if v["status"] == BREACHED)
+    aborted = document.get("aborted")
     rows = "".join(
         f'<tr class="{"met" if v["status"] == MET else "breached"}">'
         f'<td>{escape(v["check"])}</td><td>{escape(_measured(v))}</td><td>{escape(_limit(v))}</td>'
@@ -182,10 +203,12 @@ def verdict_table_html(scenario: str, document: Mapping[str, Any]) -> str:
         "tr.breached .status{color:#b71c1c;font-weight:bold}.why{color:#455a64}"
         ".banner{padding:8px 10px;margin-bottom:10px;font-weight:bold;border-radius:3px}"
         ".banner.met{background:#c8e6c9;color:#1b5e20}.banner.breached{background:#ffcdd2;color:#b71c1c}"
+        ".banner.aborted{background:#ffe0b2;color:#e65100}"
         "</style></head><body>"
         f'<div class="banner {"met" if status == MET else "breached"}">{escape(scenario)}: {escape(status)} — '
         f"{breached} of {len(verdicts)} checks breached</div>"
-        "<table><thead><tr><th>Check</th><th>Measured</th><th>Limit</th><th>Status</th><th>Source</th>"
+        + (f'<div class="banner aborted">Stopped before the fault: {escape(aborted)}</div>' if aborted else "")
+        + "<table><thead><tr><th>Check</th><th>Measured</th><th>Limit</th><th>Status</th><th>Source</th>"
         f"<th>Explanation</th></tr></thead><tbody>{rows}</tbody></table></body></html>\n"
     )
 

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +14,7 @@ import pytest
 from harness.emulator.processes import owned_processes as emulator_processes
 from harness.report.inspect import inspect_report
 from harness.timeline import read_timeline
-
-PROJECT = Path(__file__).resolve().parents[2]
-GAMEDAY = [sys.executable, "-m", "harness.cli"]
-
-
-@pytest.fixture(autouse=True)
-def emulator_home(tmp_path: Path) -> Iterator[Path]:
-    """Each test's game-day emulator keeps its state on tmpfs; removed afterwards."""
-    home = Path("/dev/shm") / f"gd-test-run-{tmp_path.name}"
-    yield home
-    shutil.rmtree(home, ignore_errors=True)
-
-
-def gameday(args: list[str], tmp_path: Path, net: int, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "GAMEDAY_EMULATOR_NET": str(net),
-                   "GAMEDAY_EMULATOR_HOME": str(Path("/dev/shm") / f"gd-test-run-{tmp_path.name}"), **env}
-    return subprocess.run(GAMEDAY + args, cwd=PROJECT, env=environment, capture_output=True, text=True,
-                          timeout=timeout)
+from tests.e2e.conftest import GAMEDAY, PROJECT, gameday, gameday_environment, home_of
 
 
 def verdicts(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -111,8 +90,8 @@ def test_negative_control_run_breaches_the_rpo_target_and_exits_non_zero(tmp_pat
 
 
 def test_killing_gameday_run_keeps_the_timeline_and_leaves_no_process(tmp_path: Path) -> None:
-    home = Path("/dev/shm") / f"gd-test-run-{tmp_path.name}"
-    environment = {**os.environ, "GAMEDAY_EMULATOR_NET": "48", "GAMEDAY_EMULATOR_HOME": str(home)}
+    home = home_of(tmp_path)
+    environment = gameday_environment(tmp_path, 48)
     process = subprocess.Popen(GAMEDAY + ["run", "features/writer_reboot.feature", "--reports", str(tmp_path),
                                           "--run-id", "killed"], cwd=PROJECT, env=environment,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,0 +1,50 @@
+"""Load: Locust users during the game day, what the application saw, and the stop condition."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pytest_bdd import given, parsers, then
+
+from harness.gameday import GameDay
+from harness.load.runner import Distribution, LoadSpec
+
+CLIENT = r"(?: (?:with|using|of) the (?P<behaviour>\w+) client)?"
+
+
+@pytest.fixture
+def load_distribution() -> Distribution:
+    """Where Locust's users run: `gameday run --load-workers N` sets GAMEDAY_LOAD_WORKERS."""
+    return Distribution.from_environment(os.environ)
+
+
+@given(parsers.re(rf'a load of (?P<users>\d+) users? running the "(?P<workload>[\w-]+)" workload{CLIENT}'))
+def load_running(game_day: GameDay, load_distribution: Distribution, users: str, workload: str,
+                 behaviour: str | None) -> None:
+    game_day.start_load(LoadSpec(workload, int(users), behaviour or "naive"), load_distribution)
+
+
+@given(parsers.parse("the game day stops before the fault if the load's error rate exceeds {percent:g} percent"))
+def stop_condition(game_day: GameDay, percent: float) -> None:
+    game_day.set_stop_condition(percent / 100)
+
+
+@then(parsers.re(rf"the application{CLIENT} saw errors for no longer than (?P<seconds>\d+) seconds"))
+def errors_no_longer_than(game_day: GameDay, behaviour: str | None, seconds: str) -> None:
+    game_day.judge_application_errors(float(seconds), behaviour)
+
+
+@then(parsers.re(rf"the application{CLIENT} saw no errors"))
+def no_errors(game_day: GameDay, behaviour: str | None) -> None:
+    game_day.judge_no_application_errors(behaviour)
+
+
+@then(parsers.re(rf"the p95 latency{CLIENT} returns to its baseline within (?P<seconds>\d+) seconds"))
+def latency_back(game_day: GameDay, behaviour: str | None, seconds: str) -> None:
+    game_day.judge_latency_recovery(float(seconds), behaviour)
+
+
+@then("the game day stops before the fault")
+def stopped_before_the_fault(game_day: GameDay) -> None:
+    game_day.judge_stopped_before_the_fault()
