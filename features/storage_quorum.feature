@@ -1,4 +1,4 @@
-@emulator-only
+@emulator-only @aurora-postgresql
 Feature: Storage quorum
   The cluster volume keeps six copies of the data, two in each of three Availability Zones, and
   commits a write once four copies hold it. Losing a whole AZ must not stop writes; losing a

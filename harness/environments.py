@@ -32,6 +32,11 @@ class TargetUnavailable(RuntimeError):
     """The target cannot provide what a scenario asks for; the message says what and why."""
 
 
+class EngineNotAllowed(TargetUnavailable):
+    """On AWS, the profile allows no cluster of the scenario's engine: that example is skipped,
+    not failed (a team with only Aurora PostgreSQL runs the same features)."""
+
+
 @dataclass(frozen=True)
 class ClusterRequirement:
     """What a scenario needs: engine and number of readers (and optionally their tiers)."""
@@ -205,17 +210,21 @@ class AwsEnvironment(Environment):
 
     def provide(self, requirement: ClusterRequirement, purpose: str) -> ClusterUnderTest:
         rds = self.rds()
-        candidates = []
+        candidates, engines = [], []
         for entry in self.allowed or []:
             cluster = AuroraCluster(rds, entry.identifier)
             described = cluster.describe()
             if described["Engine"] != requirement.engine:
                 continue
+            engines.append(entry)
             readers = sum(not m["IsClusterWriter"] for m in described["DBClusterMembers"])
             if readers >= requirement.readers:
                 candidates.append((entry, cluster))
         if not candidates:
             names = ", ".join(e.identifier for e in self.allowed) or "none (no --profile given)"
+            if not engines:
+                raise EngineNotAllowed(f"the profile allows no {requirement.engine} cluster (allowed clusters: "
+                                       f"{names}); this scenario's {requirement.engine} example is skipped")
             raise TargetUnavailable(
                 f"no allowed {requirement.engine} cluster has {requirement.readers} readers; allowed clusters: "
                 f"{names}. Name a suitable cluster in the profile to run this scenario on AWS.")

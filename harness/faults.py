@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.dialects.base import Outcome
 from harness.environments import ClusterUnderTest, Environment, TargetUnavailable
+from harness.fault_queries import Crash, FaultQuery
 
 
 class Fault(Protocol):
@@ -122,23 +124,79 @@ class AzUp:
 
 
 @dataclass
-class LinkLatency:
-    """Emulator-only: delay a replication link (writer to reader) by a fixed latency."""
+class ReaderLag:
+    """Emulator-only: a reader holds the writer's commits `lag_ms` late.
+
+    How depends on the engine, as the emulator decides: Aurora PostgreSQL's readers get the
+    writer's changes late (a latency toxic on the replication link); Aurora MySQL's emulated
+    readers acknowledge commits on receipt (semi-sync), so they apply them late instead.
+    """
 
     reader: str
-    latency_ms: int
-    jitter_ms: int = 0
-    name: str = "link-latency"
+    lag_ms: int
+    name: str = "reader-lag"
 
     def describe(self) -> str:
-        return f"add {self.latency_ms} ms latency on the replication link to {self.reader}"
+        return f"make {self.reader} hold the writer's commits {self.lag_ms} ms late"
 
     def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        _controls(environment, "a replication-link toxic").add_toxic(
-            cluster=cut.identifier, link=f"reader:{self.reader}",
-            toxic={"type": "latency", "name": "gameday-latency", "stream": "downstream",
-                   "attributes": {"latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms}})
-        return {"reader": self.reader, "latency_ms": self.latency_ms}
+        _controls(environment, "a lagging reader").lag_reader(cluster=cut.identifier, reader=self.reader,
+                                                               milliseconds=self.lag_ms)
+        return {"reader": self.reader, "lag_ms": self.lag_ms}
+
+
+class FaultQueryRejected(RuntimeError):
+    """The cluster refused a fault-injection query; the message is the engine's own error."""
+
+
+@dataclass
+class FaultInjectionQueries:
+    """Aurora's fault-injection queries, run on `instance` through its instance endpoint.
+
+    The same on real Aurora and on the emulator: the dialect spells each query as the engine
+    documents it. A crash ends the session that asked for it (the engine or its dispatcher goes
+    down under it), so for a crash a lost connection is the expected answer.
+    """
+
+    instance: str
+    queries: list[FaultQuery]
+    name: str = "fault-injection"
+    statements: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return f"on {self.instance}: " + "; ".join(self.statements or [type(q).__name__ for q in self.queries])
+
+    def render(self, cut: ClusterUnderTest) -> None:
+        """Spell the queries for the cluster's engine (done before the plan is shown)."""
+        self.statements = [cut.dialect.fault_injection_sql(q) for q in self.queries]
+
+    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
+        self.render(cut)
+        member = next((m for m in cut.members() if m.identifier == self.instance), None)
+        if member is None:
+            raise TargetUnavailable(f"{self.instance} is not an instance of {cut.identifier}")
+        conn = cut.dialect.connect(member.address, member.port, cut.credentials, connect_timeout=5,
+                                   statement_timeout=30, application_name="aurora-gameday-fault")
+        answers: list[str] = []
+        try:
+            for query, statement in zip(self.queries, self.statements, strict=True):
+                try:
+                    cursor = conn.cursor()
+                    cursor.execute(statement)
+                    answers.append("ok")
+                except Exception as error:
+                    expected = isinstance(query, Crash) and cut.dialect.classify(error, sent=True) is Outcome.UNKNOWN
+                    if not expected:
+                        raise FaultQueryRejected(f"{statement} was refused by {self.instance}: "
+                                                 f"{cut.dialect.describe_error(error)}") from None
+                    answers.append(f"connection lost, as a crash does: {cut.dialect.describe_error(error)}")
+        finally:
+            try:
+                conn.close()
+            except Exception:
+                pass  # a crashed instance's connection is already gone
+        return {"instance": self.instance, "statements": self.statements, "answers": answers,
+                "interval_s": max(q.interval_s for q in self.queries)}
 
 
 @dataclass

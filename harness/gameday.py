@@ -26,6 +26,8 @@ from harness.load.settings import LoadSettings
 from harness.measure import (ApplicationLoad, measure_all, measure_load, measure_read_availability, measure_rto,
                              measure_visibility_lag, metric_value)
 from harness.measure.common import NotMeasured
+from harness.measure.fault_window import (LagDuringFault, fault_window, measure_commit_latency,
+                                          measure_lag_during_fault)
 from harness.probes import ProbeSet, ProbeSettings, ReadProbe, Target, TopologyProbe, WriteProbe, record_ledger
 from harness.targets import Target as DocumentedTarget
 from harness.targets import load_targets
@@ -373,6 +375,72 @@ class GameDay:
         return self._add(judge("acknowledged_while_halted", len(acknowledged), 0, "<=", "writes",
                                check="writes halted"))
 
+    # --- Then, for timed faults (Aurora's fault-injection queries) ---------------------------------------
+    @after_the_fault
+    def judge_commit_latency_band(self, low_ms: float, high_ms: float) -> Verdict:
+        """The median commit latency inside the fault's interval lies in [low, high] ms."""
+        self.finish_observation()
+        result = measure_commit_latency(read_timeline(self.timeline.path))
+        if isinstance(result, NotMeasured):
+            return self._add(judge("during_p50_ms", None, high_ms, "<=", "ms", check="commit latency during the fault",
+                                   reason=result.reason))
+        holds = result.during_p50_ms is not None and low_ms <= result.during_p50_ms <= high_ms
+        return self._add(judge_fact(
+            "commit latency during the fault", holds,
+            f"median commit latency {result.during_p50_ms:g} ms during the fault (p95 {result.during_p95_ms:g} ms, "
+            f"{result.samples_during} commits; {_ms(result.before_p50_ms)} before, {_ms(result.after_p50_ms)} after), "
+            f"expected between {low_ms:g} and {high_ms:g} ms"))
+
+    @after_the_fault
+    def judge_commit_latency_after(self, limit_ms: float) -> Verdict:
+        """Once the interval is over (and queued commits drained) the median commit is fast again."""
+        self.finish_observation()
+        result = measure_commit_latency(read_timeline(self.timeline.path))
+        value = None if isinstance(result, NotMeasured) else result.after_p50_ms
+        reason = result.reason if isinstance(result, NotMeasured) else "no commit after the fault's interval"
+        return self._add(judge("after_p50_ms", value, limit_ms, "<=", "ms", check="commit latency after the fault",
+                               reason=reason))
+
+    def _lag_during_fault(self, reader: str) -> LagDuringFault | NotMeasured:
+        self.finish_observation()
+        results = measure_lag_during_fault(read_timeline(self.timeline.path))
+        if isinstance(results, NotMeasured):
+            return results
+        probe = f"reader:{reader}"
+        return results.get(probe) or NotMeasured(f"no read probe watched {reader}")
+
+    @after_the_fault
+    def judge_lag_peak(self, reader: str, at_least_s: float) -> Verdict:
+        """The fault really held the reader back: its lag reached `at_least_s`."""
+        result = self._lag_during_fault(reader)
+        value = None if isinstance(result, NotMeasured) else result.peak_lag_s
+        reason = result.reason if isinstance(result, NotMeasured) else f"{reader} never showed the writes of the fault"
+        return self._add(judge("peak_lag_s", value, at_least_s, ">=", "s", check=f"lag of {reader} during the fault",
+                               reason=reason))
+
+    @after_the_fault
+    def judge_catch_up(self, reader: str, within_s: float) -> Verdict:
+        """After the interval the reader showed every write acknowledged during it, in time."""
+        result = self._lag_during_fault(reader)
+        value = None if isinstance(result, NotMeasured) else result.catch_up_s
+        reason = result.reason if isinstance(result, NotMeasured) else f"{reader} did not catch up before the end"
+        return self._add(judge("catch_up_s", value, within_s, "<=", "s", check=f"{reader} catches up",
+                               reason=reason))
+
+    @after_the_fault
+    def judge_writes_stalled(self, fraction: float = 0.8) -> Verdict:
+        """Writes stopped for most of the fault's interval (the quorum was lost, as intended)."""
+        self.finish_observation()
+        records = self._records_since_last_fault()
+        window = fault_window(records)
+        result = measure_rto(records)
+        if isinstance(window, NotMeasured) or isinstance(result, NotMeasured):
+            reason = window.reason if isinstance(window, NotMeasured) else result.reason
+            return self._add(judge("outage_s", None, 0, ">=", "s", check="writes stalled", reason=reason))
+        interval = window.end - window.start
+        return self._add(judge("outage_s", result.outage_s, round(fraction * interval, 3), ">=", "s",
+                               check="writes stalled"))
+
     # --- Then, for the load -----------------------------------------------------------------------------
     def load_results(self, behaviour: str | None) -> list[ApplicationLoad]:
         """What each load (or each using the `behaviour` client) saw, once the observation is over."""
@@ -479,3 +547,7 @@ class GameDay:
     def summary(self) -> str:
         return json.dumps({"scenario": self.scenario, "cluster": self.cut.identifier if self.cut else None,
                            "verdicts": [v.status for v in self.verdicts]})
+
+
+def _ms(value: float | None) -> str:
+    return "no commit" if value is None else f"{value:g} ms"

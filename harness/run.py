@@ -170,7 +170,7 @@ def summarize(run_dir: Path, collector: OutcomeCollector) -> dict[str, Any]:
     rows = [("SCENARIO", "STATUS", "VERDICTS")]
     for scenario in scenarios:
         breached = [v for v in scenario["verdicts"] if v["status"] == "PolicyBreached"]
-        rows.append((scenario["scenario"][:70], scenario["status"],
+        rows.append((_shorten(scenario["scenario"], 70), scenario["status"],
                      f"{len(scenario['verdicts']) - len(breached)} met, {len(breached)} breached"))
     lines = [table(rows)] if scenarios else ["no scenario produced a verdict"]
     for scenario in scenarios:
@@ -189,3 +189,8 @@ def summarize(run_dir: Path, collector: OutcomeCollector) -> dict[str, Any]:
     text = "\n".join(lines)
     (run_dir / "summary.txt").write_text(text + "\n")
     return {"text": text, "breached": breached}
+
+
+def _shorten(text: str, width: int) -> str:
+    """Keep both ends: an outline's example ("... on Aurora MySQL") is at the end."""
+    return text if len(text) <= width else f"{text[:width - 22]}…{text[-21:]}"

@@ -17,19 +17,33 @@ import pytest
 from harness.environments import AwsEnvironment, EmulatorEnvironment, Environment
 from harness.gameday import GameDay
 from harness.report.evidence import attach_scenario_evidence, write_run_metadata
-from steps.given import *  # noqa: F403 - step definitions are fixtures of the module they live in
+from steps.fault_injection import *  # noqa: F403 - step definitions are fixtures of the module they live in
+from steps.given import *  # noqa: F403
 from steps.load import *  # noqa: F403
 from steps.then import *  # noqa: F403
 from steps.when import *  # noqa: F403
 
 SCENARIO_KEY = pytest.StashKey[tuple[str, str]]()
 TAG_MARKERS = {"emulator-only": "runs only on the emulator (needs emulator-only controls)",
-               "negative-control": "must breach a target: proves the harness detects the failure"}
+               "negative-control": "must breach a target: proves the harness detects the failure",
+               "aurora-postgresql": "runs on Aurora PostgreSQL (a feature, or an Examples table of an outline)",
+               "aurora-mysql": "runs on Aurora MySQL (a feature, or an Examples table of an outline)"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for tag, meaning in TAG_MARKERS.items():
         config.addinivalue_line("markers", f"{marker_name(tag)}: {meaning}")
+        if marker_name(tag) != tag:  # pytest-bdd marks an Examples table with its tags as written
+            config.addinivalue_line("markers", f"{tag}: {meaning} (as tagged on an Examples table)")
+
+
+def _mark_examples_tags(items: list[pytest.Item]) -> None:
+    """Examples-table tags reach pytest under their Gherkin names (`aurora-mysql`), which `-m` cannot
+    name; add the marker `--tags` selects by (`aurora_mysql`)."""
+    for item in items:
+        for mark in list(item.iter_markers()):
+            if mark.name in TAG_MARKERS and marker_name(mark.name) != mark.name:
+                item.add_marker(marker_name(mark.name))
 
 
 def marker_name(tag: str) -> str:
@@ -46,7 +60,9 @@ def target_name() -> str:
     return os.environ.get("GAMEDAY_TARGET", "emulator")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _mark_examples_tags(items)
     if target_name() == "emulator":
         return
     skip = pytest.mark.skip(reason=f"@emulator-only: needs the emulator's controls, target is {target_name()}")
@@ -91,6 +107,10 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
 def game_day(environment: Environment, run_dir: Path, request: pytest.FixtureRequest) -> Iterator[GameDay]:
     feature, scenario = request.node.stash.get(SCENARIO_KEY, ("adhoc", request.node.name))
     directory = run_dir / "scenarios" / _slug(feature) / _slug(scenario)
+    for n in range(2, 100):  # two scenarios whose names differ only past the slug's length
+        if not directory.exists():
+            break
+        directory = directory.with_name(f"{_slug(scenario)}-{n}")
     day = GameDay(environment, scenario, directory)
     try:
         yield day
@@ -122,5 +142,8 @@ def pytest_bdd_after_step(request: pytest.FixtureRequest, feature: Any, scenario
         raise AssertionError(f"PolicyBreached ({len(breached)}):\n{lines}")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "scenario"
+def _slug(text: str, limit: int = 80) -> str:
+    """A directory name; a long one keeps its end, where an outline's example usually is
+    ("... on Aurora MySQL")."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "scenario"
+    return slug if len(slug) <= limit else f"{slug[:limit - 32]}--{slug[-30:]}"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 from pytest_bdd import given, parsers
 
-from harness.environments import ClusterRequirement, parse_engine
-from harness.faults import LinkLatency
+from harness.environments import ClusterRequirement, EngineNotAllowed, parse_engine
+from harness.faults import ReaderLag
 from harness.gameday import GameDay
 from steps.words import reader_at
 
 
 @given(parsers.re(r"an (?P<engine>Aurora \w+) cluster with a writer and (?P<readers>\d+) readers?"))
 def cluster_with_readers(game_day: GameDay, engine: str, readers: str) -> None:
-    game_day.provide_cluster(ClusterRequirement(engine=parse_engine(engine), readers=int(readers)))
+    try:
+        game_day.provide_cluster(ClusterRequirement(engine=parse_engine(engine), readers=int(readers)))
+    except EngineNotAllowed as error:
+        pytest.skip(str(error))
 
 
 @given(parsers.parse("the {ordinal} reader has promotion tier {tier:d}"))
@@ -32,6 +36,6 @@ def steady_state(game_day: GameDay, seconds: int) -> None:
     game_day.hold("steady-state", seconds)
 
 
-@given(parsers.parse("the replication link to the {ordinal} reader is delayed by {milliseconds:d} milliseconds"))
-def delayed_link(game_day: GameDay, ordinal: str, milliseconds: int) -> None:
-    game_day.inject_condition(LinkLatency(reader_at(game_day, ordinal), milliseconds))
+@given(parsers.parse("the {ordinal} reader lags {milliseconds:d} milliseconds behind the writer"))
+def lagging_reader(game_day: GameDay, ordinal: str, milliseconds: int) -> None:
+    game_day.inject_condition(ReaderLag(reader_at(game_day, ordinal), milliseconds))

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from harness.fault_queries import FaultQuery
+
 
 class Outcome(str, Enum):
     """How a write attempt ended, from the client's point of view."""
@@ -62,6 +64,9 @@ class Dialect(Protocol):
 
     def describe_error(self, error: BaseException) -> str:
         """One line for the timeline (error code and first line of the message, no secrets)."""
+
+    def fault_injection_sql(self, query: FaultQuery) -> str:
+        """Aurora's documented fault-injection query for `query`, in this engine's spelling."""
 
 
 class WorkloadDialect(Protocol):

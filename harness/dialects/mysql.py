@@ -10,6 +10,7 @@ import pymysql
 import pymysql.connections
 
 from harness.dialects.base import Credentials, Outcome
+from harness.fault_queries import Crash, DiskFailure, FaultQuery, ReplicaFailure
 
 LEDGER = "gameday_ledger"
 ORDERS = "gameday_orders"
@@ -99,6 +100,21 @@ class MySQLDialect:
         if isinstance(error, pymysql.err.InterfaceError):
             return True  # the client's connection is already closed
         return self._code(error) in TRANSIENT
+
+    # --- Aurora's fault-injection queries (aurora-facts §4.1) -----------------------------------------
+    def fault_injection_sql(self, query: FaultQuery) -> str:
+        """The documented `ALTER SYSTEM` statement for `query` (intervals in seconds)."""
+        if isinstance(query, Crash):
+            return f"ALTER SYSTEM CRASH {query.kind.upper()}"
+        interval = f"FOR INTERVAL {query.seconds} SECOND"
+        if isinstance(query, ReplicaFailure):
+            to = f'TO "{query.replica}"' if query.replica else "TO ALL"
+            return f"ALTER SYSTEM SIMULATE {query.percent:g} PERCENT READ REPLICA FAILURE {to} {interval}"
+        where = f"IN {'DISK' if query.is_disk else 'NODE'} {query.index}"
+        if isinstance(query, DiskFailure):
+            return f"ALTER SYSTEM SIMULATE {query.percent:g} PERCENT DISK FAILURE {where} {interval}"
+        return (f"ALTER SYSTEM SIMULATE {query.percent:g} PERCENT DISK CONGESTION BETWEEN {query.min_ms:g} AND "
+                f"{query.max_ms:g} MILLISECONDS {where} {interval}")
 
     def describe_error(self, error: BaseException) -> str:
         """One line: the MySQL error code and the first line of the message."""

@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from harness.dialects.base import Credentials, Outcome
+from harness.fault_queries import Crash, DiskFailure, FaultQuery, ReplicaFailure
 
 LEDGER = "gameday_ledger"
 ORDERS = "gameday_orders"
@@ -114,6 +115,21 @@ class PostgresDialect:
 
     def delete_orders(self, conn: psycopg.Connection, run_id: str) -> None:
         conn.execute(f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,))
+
+    # --- Aurora's fault-injection queries (aurora-facts §4.2) -----------------------------------------
+    def fault_injection_sql(self, query: FaultQuery) -> str:
+        """The documented function call for `query`; its arguments are numbers the model checked,
+        and a replica name quoted as a literal."""
+        if isinstance(query, Crash):
+            return f"SELECT aurora_inject_crash('{query.kind}')"
+        if isinstance(query, ReplicaFailure):
+            replica = (query.replica or "").replace("'", "''")
+            return f"SELECT aurora_inject_replica_failure({query.percent:g}, {query.seconds}, '{replica}')"
+        if isinstance(query, DiskFailure):
+            return (f"SELECT aurora_inject_disk_failure({query.percent:g}, {query.index}, "
+                    f"{str(query.is_disk).lower()}, {query.seconds})")
+        return (f"SELECT aurora_inject_disk_congestion({query.percent:g}, {query.index}, {str(query.is_disk).lower()}, "
+                f"{query.seconds}, {query.min_ms:g}, {query.max_ms:g})")
 
     def describe_error(self, error: BaseException) -> str:
         """One line for the timeline: SQLSTATE and the first line of the message."""

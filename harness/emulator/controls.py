@@ -26,7 +26,7 @@ class EmulatorControls:
 
     ACTIONS = ("status", "kill_instance", "stop_storage_node", "start_storage_node", "storage_status",
                "az_down", "az_up", "add_toxic", "remove_toxic", "list_links", "set_dns_ttl",
-               "set_unsafe_promotion")
+               "set_unsafe_promotion", "lag_reader")
 
     def __init__(self, emulator: Emulator):
         self.emulator = emulator
@@ -102,6 +102,12 @@ class EmulatorControls:
     def remove_toxic(self, cluster: str, link: str, name: str, region: str = "us-east-1") -> None:
         runtime = self._runtime(region, cluster)
         self.emulator.fabric.remove_toxic(runtime.engine.link_listener(link), name)
+
+    def lag_reader(self, cluster: str, reader: str, milliseconds: int, region: str = "us-east-1") -> None:
+        """Make a reader hold the writer's commits `milliseconds` late, the way its engine can lag."""
+        if not isinstance(milliseconds, int) or milliseconds <= 0:
+            raise ValueError("milliseconds must be a positive whole number")
+        self._runtime(region, cluster).engine.lag_reader(reader, milliseconds)
 
     def set_dns_ttl(self, cluster: str, seconds: float, region: str = "us-east-1") -> float:
         if seconds < 0:

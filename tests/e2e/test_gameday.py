@@ -32,18 +32,20 @@ def test_failover_game_day_passes_with_no_loss_and_an_rto_of_dns_ttl_plus_promot
                     "--dns-ttl", "2"], tmp_path, net=46)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = verdicts(tmp_path / "fo")
-    assert set(results) == {"Managed failover promotes the reader Aurora chooses", "Failover to a named reader",
-                            "Promotion follows the promotion tiers"}
+    assert set(results) == {f"{name} on {engine}" for engine in ENGINES for name in (
+        "Managed failover promotes the reader Aurora chooses", "Failover to a named reader",
+        "Promotion follows the promotion tiers")}
     assert all(r["status"] == "PolicyMet" for r in results.values())
-    managed = results["Managed failover promotes the reader Aurora chooses"]
-    assert managed["measurements"]["data_loss"]["lost_count"] == 0
-    assert managed["measurements"]["data_loss"]["acknowledged"] > 500
-    timeline = read_timeline(next((tmp_path / "fo").glob("scenarios/*/managed-failover*/timeline.jsonl")))
-    fault = next(r for r in timeline if r["kind"] == "fault")
-    promoted_after = event_time(timeline, "Completed failover") - (fault["t"] - (fault["m"] - fault["start"]))
-    rto = managed["measurements"]["rto"]["rto_s"]
-    # Stale DNS keeps new connections on the old writer for the TTL after the promotion.
-    assert promoted_after + 2.0 - 0.2 <= rto <= promotion_bound(promoted_after) + 2.0, (rto, promoted_after)
+    for engine, slug in ENGINES.items():
+        managed = results[f"Managed failover promotes the reader Aurora chooses on {engine}"]
+        assert managed["measurements"]["data_loss"]["lost_count"] == 0
+        assert managed["measurements"]["data_loss"]["acknowledged"] > 500
+        timeline = read_timeline(next((tmp_path / "fo").glob(f"scenarios/*/managed-failover*{slug}/timeline.jsonl")))
+        fault = next(r for r in timeline if r["kind"] == "fault")
+        promoted_after = event_time(timeline, "Completed failover") - (fault["t"] - (fault["m"] - fault["start"]))
+        rto = managed["measurements"]["rto"]["rto_s"]
+        # Stale DNS keeps new connections on the old writer for the TTL after the promotion.
+        assert promoted_after + 2.0 - 0.2 <= rto <= promotion_bound(promoted_after) + 2.0, (engine, rto, promoted_after)
     assert "PolicyMet" in (tmp_path / "fo" / "summary.txt").read_text()
 
     rendered = gameday(["report", str(tmp_path / "fo")], tmp_path, net=46)
@@ -52,6 +54,9 @@ def test_failover_game_day_passes_with_no_loss_and_an_rto_of_dns_ttl_plus_promot
     assert {s.name for s in report.scenarios} == set(results)
     assert all(s.status == "passed" and s.verdicts and s.chart for s in report.scenarios)
     assert not report.external_requests
+
+
+ENGINES = {"Aurora PostgreSQL": "aurora-postgresql", "Aurora MySQL": "aurora-mysql"}  # as named → as slugged
 
 
 def promotion_bound(promoted_after: float) -> float:
@@ -64,10 +69,11 @@ def test_reboot_and_storage_quorum_game_days_measure_what_happened(tmp_path: Pat
                     "--reports", str(tmp_path), "--run-id", "rs"], tmp_path, net=46)
     assert done.returncode == 0, done.stdout[-3000:]
     results = verdicts(tmp_path / "rs")
-    assert len(results) == 4 and all(r["status"] == "PolicyMet" for r in results.values())
+    assert len(results) == 6 and all(r["status"] == "PolicyMet" for r in results.values())
 
-    reboot = results["Rebooting the writer restarts it without a failover"]["measurements"]["rto"]
-    assert reboot["disrupted"] and 0 < reboot["rto_s"] < 30, "a writer reboot really interrupts writes"
+    for engine in ENGINES:
+        reboot = results[f"Rebooting the writer restarts it without a failover on {engine}"]["measurements"]["rto"]
+        assert reboot["disrupted"] and 0 < reboot["rto_s"] < 30, f"a writer reboot really interrupts writes ({engine})"
     halted = results["Losing a third storage node halts writes until it returns"]
     checks = {v["check"]: v for v in halted["verdicts"]}
     assert checks["writes halted"]["measured"] == 0
@@ -80,12 +86,14 @@ def test_negative_control_run_breaches_the_rpo_target_and_exits_non_zero(tmp_pat
     done = gameday(["run", "features/negative_control.feature", "--reports", str(tmp_path), "--run-id", "neg"],
                    tmp_path, net=47)
     assert done.returncode == 1, done.stdout[-3000:]
-    (result,) = verdicts(tmp_path / "neg").values()
-    assert result["status"] == "PolicyBreached"
-    loss = result["measurements"]["data_loss"]
-    assert loss["lost_count"] > 0
-    verdict = next(v for v in result["verdicts"] if v["check"] == "data loss (RPO)")
-    assert verdict["status"] == "PolicyBreached" and verdict["target_id"] == "in-region-acknowledged-writes"
+    results = verdicts(tmp_path / "neg")
+    assert len(results) == 2, "one negative control per engine"
+    for result in results.values():
+        assert result["status"] == "PolicyBreached"
+        loss = result["measurements"]["data_loss"]
+        assert loss["lost_count"] > 0
+        verdict = next(v for v in result["verdicts"] if v["check"] == "data loss (RPO)")
+        assert verdict["status"] == "PolicyBreached" and verdict["target_id"] == "in-region-acknowledged-writes"
     assert "BREACHED" in done.stdout and "data loss" in done.stdout
 
 

@@ -6,34 +6,37 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import psycopg
+import pytest
 
 from harness.environments import ClusterRequirement, EmulatorEnvironment
-from harness.faults import LinkLatency, UnsafeFailover
+from harness.faults import ReaderLag, UnsafeFailover
 from harness.gameday import GameDay
 from harness.timeline import read_timeline
 
 
-def test_lost_writes_reported_are_exactly_those_missing_from_the_ledger(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("engine", "net"), [("aurora-postgresql", 44), ("aurora-mysql", 53)])
+def test_lost_writes_reported_are_exactly_those_missing_from_the_ledger(tmp_path: Path, engine: str, net: int) -> None:
     state_dir = Path("/dev/shm") / f"gd-test-neg-{tmp_path.name}"
-    environment = EmulatorEnvironment(state_dir=state_dir, net=44, dns_ttl=0)
+    environment = EmulatorEnvironment(state_dir=state_dir, net=net, dns_ttl=0)
     day = GameDay(environment, "negative control", tmp_path / "negative-control")
     try:
-        day.provide_cluster(ClusterRequirement(readers=1))
+        day.provide_cluster(ClusterRequirement(engine=engine, readers=1))
         reader = day.initial_readers[0]
-        day.inject_condition(LinkLatency(reader, 1500))
+        day.inject_condition(ReaderLag(reader, 1500))
         day.start_probes()
         day.hold("steady-state", 3)
         day.inject(UnsafeFailover(reader))
         day.await_recovery(120)
         loss = day.measurements()["data_loss"]
 
-        host, port = day.cluster.endpoint()
-        credentials = day.cluster.credentials
-        with psycopg.connect(host=host, port=port, user=credentials.user, password=credentials.password,
-                             dbname=credentials.database) as conn:
-            present = {seq for (seq,) in conn.execute("SELECT seq FROM gameday_ledger WHERE run_id = %s",
-                                                      (day.run_id,))}
+        cut = day.cluster
+        conn = cut.dialect.connect(*cut.endpoint(), cut.credentials, connect_timeout=5, statement_timeout=30)
+        try:  # read the ledger ourselves, with the driver's own cursor (both drivers take %s parameters)
+            cursor = conn.cursor()
+            cursor.execute("SELECT seq FROM gameday_ledger WHERE run_id = %s", (day.run_id,))
+            present = {seq for (seq,) in cursor.fetchall()}
+        finally:
+            conn.close()
         acknowledged = {r["seq"] for r in read_timeline(day.timeline.path)
                         if r["kind"] == "write" and r["outcome"] == "acknowledged"}
         really_missing = sorted(acknowledged - present)

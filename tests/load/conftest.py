@@ -12,7 +12,7 @@ import pytest
 from harness.environments import ClusterRequirement, ClusterUnderTest, EmulatorEnvironment
 from harness.load.settings import LoadSettings
 
-NET = 61  # 127.61.x.y: apart from the game-day tests' emulators
+NET = 56  # 127.61.x.y: apart from the game-day tests' emulators
 
 
 @pytest.fixture(scope="session")

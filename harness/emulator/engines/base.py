@@ -139,6 +139,15 @@ class EngineCluster:
             return self._link_name("rd", name)
         raise KeyError(f"no replication link {link!r}; the links are {', '.join(self.link_names()) or 'none'}")
 
+    def lag_reader(self, reader: str, milliseconds: int) -> None:
+        """Make a reader hold the writer's latest commits `milliseconds` late (negative controls).
+
+        By default its link delays what the writer sends: commits reach it late. Engines whose
+        readers must acknowledge commits (MariaDB's semi-sync) delay applying instead.
+        """
+        self.fabric.add_toxic(self.link_listener(f"reader:{reader}"), "gameday-lag", "latency", stream="downstream",
+                              toxicity=1.0, attributes={"latency_ms": milliseconds, "jitter_ms": 0})
+
     # --- the cluster volume (engines without storage nodes) ----------------------------------------
     def storage_status(self) -> dict[str, str]:
         return {}

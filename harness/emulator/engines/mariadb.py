@@ -254,6 +254,16 @@ class MariaDbCluster(EngineCluster):
         with self.admin(instance) as conn:
             return _rows(conn, *statements)
 
+    def lag_reader(self, reader: str, milliseconds: int) -> None:
+        """A reader acknowledges commits as soon as they reach its relay log (semi-sync), so a slow
+        link would only slow the writer's commits down; the lag that an unsafe promotion turns
+        into lost commits is in applying them: MASTER_DELAY (whole seconds, rounded up)."""
+        if reader not in self.instances or reader == self.writer_id:
+            raise KeyError(f"no reader {reader!r}; the readers are "
+                           f"{', '.join(i for i in self.instances if i != self.writer_id) or 'none'}")
+        seconds = -(-milliseconds // 1000)
+        self._query(self.instances[reader], "STOP SLAVE", f"CHANGE MASTER TO MASTER_DELAY = {seconds}", "START SLAVE")
+
     def _gtid(self, instance: EngineInstance) -> str:
         return self._query(instance, "SELECT @@gtid_current_pos")[0][0]
 
