@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Engines for the emulator: PostgreSQL 15 (postgres, pg_receivewal, pg_rewind, pgbench) and
+# Engines for the emulator: PostgreSQL 15 (postgres, pg_receivewal, pg_rewind, pgbench; PL/Python for
+# Aurora's aurora_inject_*() and aurora_replica_status() functions) and
 # MariaDB 10.11 (mariadbd, mariadb-install-db, mariadb-backup, mariadb-binlog).
 engines:
 	@missing=""; \
 	ls /usr/lib/postgresql/15/bin/pg_receivewal >/dev/null 2>&1 || missing="$$missing postgresql-15 postgresql-client-15"; \
+	ls /usr/share/postgresql/15/extension/plpython3u.control >/dev/null 2>&1 || missing="$$missing postgresql-plpython3-15"; \
 	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
 	command -v mariadb-backup >/dev/null 2>&1 || missing="$$missing mariadb-backup"; \
 	if [ -z "$$missing" ]; then echo "engines: PostgreSQL 15 and MariaDB present"; else \

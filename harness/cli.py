@@ -197,6 +197,11 @@ def _add_emulator_commands(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--jitter-ms", type=_bounded(float, 0), help="latency: random extra delay")
     add.add_argument("--timeout-ms", type=_bounded(float, 0), help="reset: delay before the reset")
     add.add_argument("--rate-kbps", type=_bounded(float, 0), help="bandwidth: the rate limit")
+    add.add_argument("--percent", type=_bounded(float, 0), help="stall: share of each period held; congestion: "
+                                                               "share of chunks delayed (0-100, default 100)")
+    add.add_argument("--period-ms", type=_bounded(float, 0), help="stall: the duty cycle (default 1000)")
+    add.add_argument("--min-ms", type=_bounded(float, 0), help="congestion: the shortest delay")
+    add.add_argument("--max-ms", type=_bounded(float, 0), help="congestion: the longest delay")
     add.add_argument("--stream", choices=STREAMS, default="both", help="direction (default: both)")
     add.set_defaults(handler=_toxic_add)
     remove = toxic_commands.add_parser("remove", parents=[region], help="remove a toxic from a link")
@@ -317,7 +322,9 @@ def _toxic_remove(args: argparse.Namespace) -> int:
 
 def _toxic_add(args: argparse.Namespace) -> int:
     attributes = {name: value for name, value in (("latency_ms", args.latency_ms), ("jitter_ms", args.jitter_ms),
-                                                  ("timeout_ms", args.timeout_ms), ("rate_kbps", args.rate_kbps))
+                                                  ("timeout_ms", args.timeout_ms), ("rate_kbps", args.rate_kbps),
+                                                  ("percent", args.percent), ("period_ms", args.period_ms),
+                                                  ("min_ms", args.min_ms), ("max_ms", args.max_ms))
                   if value is not None}
     toxic = {"type": args.type, "stream": args.stream, "attributes": attributes, **({"name": args.name} if args.name else {})}
     name = _control(args, "add_toxic", cluster=args.cluster, link=args.link, toxic=toxic)

@@ -26,9 +26,10 @@ from harness.load.settings import LoadSettings
 from harness.measure import (ApplicationLoad, measure_all, measure_load, measure_read_availability, measure_rto,
                              measure_visibility_lag, metric_value)
 from harness.measure.common import NotMeasured
-from harness.measure.fault_window import (LagDuringFault, fault_window, measure_commit_latency,
+from harness.measure.fault_window import (LagDuringFault, fault_window, longest_write_gap, measure_commit_latency,
                                           measure_lag_during_fault)
-from harness.probes import ProbeSet, ProbeSettings, ReadProbe, Target, TopologyProbe, WriteProbe, record_ledger
+from harness.probes import (ProbeSet, ProbeSettings, ReadProbe, SurfaceProbe, Target, TopologyProbe, WriteProbe,
+                             record_ledger)
 from harness.targets import Target as DocumentedTarget
 from harness.targets import load_targets
 from harness.aurora import promotion_rank
@@ -131,6 +132,8 @@ class GameDay:
                 probes.append(ReadProbe(*args, Target(f"reader:{member.identifier}", member.address, member.port),
                                         cut.credentials, self.run_id))
         probes.append(TopologyProbe(self.timeline, self.settings, cut.cluster))
+        probes.append(SurfaceProbe(self.timeline, self.settings, cut.dialect, Target("cluster-endpoint", host, port),
+                                   cut.credentials))
         # The write probe is I/O-bound but shares the GIL with the other probes (and boto3's
         # parsing); a short switch interval keeps its blind spots after a failure to ~ms.
         sys.setswitchinterval(PROBE_SWITCH_INTERVAL_S)
@@ -432,14 +435,12 @@ class GameDay:
         """Writes stopped for most of the fault's interval (the quorum was lost, as intended)."""
         self.finish_observation()
         records = self._records_since_last_fault()
-        window = fault_window(records)
-        result = measure_rto(records)
-        if isinstance(window, NotMeasured) or isinstance(result, NotMeasured):
-            reason = window.reason if isinstance(window, NotMeasured) else result.reason
-            return self._add(judge("outage_s", None, 0, ">=", "s", check="writes stalled", reason=reason))
-        interval = window.end - window.start
-        return self._add(judge("outage_s", result.outage_s, round(fraction * interval, 3), ">=", "s",
-                               check="writes stalled"))
+        window, gap = fault_window(records), longest_write_gap(records)
+        if isinstance(window, NotMeasured) or isinstance(gap, NotMeasured):
+            reason = window.reason if isinstance(window, NotMeasured) else gap.reason
+            return self._add(judge("longest_write_gap_s", None, 0, ">=", "s", check="writes stalled", reason=reason))
+        limit = round(fraction * (window.end - window.start), 3)
+        return self._add(judge("longest_write_gap_s", gap, limit, ">=", "s", check="writes stalled"))
 
     # --- Then, for the load -----------------------------------------------------------------------------
     def load_results(self, behaviour: str | None) -> list[ApplicationLoad]:

@@ -4,7 +4,9 @@
   recording every attempt with its outcome (acknowledged / failed / unknown);
 - a read probe per reader (and one on the reader endpoint) reads the highest ledger seq it
   can see, which is how visibility lag is measured;
-- the topology probe polls the RDS API for the cluster's status, writer and events.
+- the topology probe polls the RDS API for the cluster's status, writer and events;
+- the surface probe asks Aurora's SQL (through the cluster endpoint) for the writer and each
+  reader's replica lag, as Aurora-aware drivers do; after a failover it may disagree with the API.
 
 Each probe reconnects with short timeouts, like a careful application. Probes never judge:
 the checkers in `harness.measure` do that afterwards from the timeline.
@@ -166,6 +168,39 @@ class TopologyProbe(Probe):
             self.timeline.record("event", date=event["Date"].timestamp(), source=event["SourceIdentifier"],
                                  source_type=event["SourceType"], message=event["Message"],
                                  categories=event.get("EventCategories", []))
+
+
+class SurfaceProbe(Probe):
+    """The topology as Aurora's own SQL reports it: `aurora_replica_status()` on PostgreSQL,
+    `information_schema.replica_host_status` on MySQL, read through the cluster endpoint."""
+
+    def __init__(self, timeline: Timeline, settings: ProbeSettings, dialect: Dialect, target: Target,
+                 credentials: Credentials):
+        super().__init__("surface", timeline, settings)
+        self.dialect, self.target, self.credentials = dialect, target, credentials
+
+    def run(self) -> None:
+        conn, last_error = None, None
+        while not self.halt.is_set():
+            try:
+                if conn is None:
+                    conn = self.dialect.connect(self.target.host, self.target.port, self.credentials,
+                                                connect_timeout=self.settings.connect_timeout,
+                                                statement_timeout=self.settings.statement_timeout,
+                                                application_name="gameday-surface-probe")
+                rows = self.dialect.replica_status(conn)
+                writers = [sid for sid, is_writer, _ in rows if is_writer]
+                self.timeline.record("surface", writer=writers[0] if len(writers) == 1 else None,
+                                     lag_ms={sid: lag for sid, is_writer, lag in rows if not is_writer})
+                last_error = None
+            except Exception as error:  # noted once per distinct error: a failover makes several
+                described = self.dialect.describe_error(error)
+                if described != last_error:
+                    self.timeline.record("note", text=f"surface probe: {described}")
+                last_error = described
+                conn = _close(conn)
+            self.halt.wait(self.settings.topology_interval)
+        _close(conn)
 
 
 class ProbeSet:

@@ -65,6 +65,9 @@ class Dialect(Protocol):
     def describe_error(self, error: BaseException) -> str:
         """One line for the timeline (error code and first line of the message, no secrets)."""
 
+    def replica_status(self, conn: Any) -> list[tuple[str, bool, float | None]]:
+        """Aurora's own view of the topology: (instance, is the writer, replica lag in ms) per instance."""
+
     def fault_injection_sql(self, query: FaultQuery) -> str:
         """Aurora's documented fault-injection query for `query`, in this engine's spelling."""
 

@@ -101,6 +101,14 @@ class MySQLDialect:
             return True  # the client's connection is already closed
         return self._code(error) in TRANSIENT
 
+    def replica_status(self, conn: pymysql.Connection) -> list[tuple[str, bool, float | None]]:
+        """`information_schema.replica_host_status`: the writer's SESSION_ID is MASTER_SESSION_ID (§5.2)."""
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT SERVER_ID, SESSION_ID = 'MASTER_SESSION_ID', REPLICA_LAG_IN_MILLISECONDS "
+                           "FROM information_schema.replica_host_status")
+            rows = cursor.fetchall()
+        return [(str(sid), bool(writer), None if lag is None else float(lag)) for sid, writer, lag in rows]
+
     # --- Aurora's fault-injection queries (aurora-facts §4.1) -----------------------------------------
     def fault_injection_sql(self, query: FaultQuery) -> str:
         """The documented `ALTER SYSTEM` statement for `query` (intervals in seconds)."""

@@ -116,6 +116,12 @@ class PostgresDialect:
     def delete_orders(self, conn: psycopg.Connection, run_id: str) -> None:
         conn.execute(f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,))
 
+    def replica_status(self, conn: psycopg.Connection) -> list[tuple[str, bool, float | None]]:
+        """`aurora_replica_status()`: the writer's row has session_id MASTER_SESSION_ID (aurora-facts §5.1)."""
+        rows = conn.execute("SELECT server_id, session_id = 'MASTER_SESSION_ID', replica_lag_in_msec "
+                            "FROM aurora_replica_status()").fetchall()
+        return [(str(sid), bool(writer), None if lag is None else float(lag)) for sid, writer, lag in rows]
+
     # --- Aurora's fault-injection queries (aurora-facts §4.2) -----------------------------------------
     def fault_injection_sql(self, query: FaultQuery) -> str:
         """The documented function call for `query`; its arguments are numbers the model checked,

@@ -270,8 +270,8 @@ class RdsBackend:
         cluster.status = "deleting"
         description = cluster.describe()
         runtime = region.runtimes.pop(cluster.identifier)
-        del region.clusters[cluster.identifier]
-
+        # Listed as `deleting` until its files are gone, as on AWS: a CreateDBCluster of the same name
+        # meanwhile gets DBClusterAlreadyExists instead of a directory the deletion is removing.
         self.retiring_slots.add(cluster.slot)
 
         def finish() -> None:
@@ -281,6 +281,8 @@ class RdsBackend:
             finally:
                 with self.lock:
                     self.retiring_slots.discard(cluster.slot)
+                    if region.clusters.get(cluster.identifier) is cluster:
+                        del region.clusters[cluster.identifier]
 
         self.emulator.jobs.start(f"delete {cluster.identifier}", finish)
         return {"DBCluster": description}
@@ -405,6 +407,8 @@ class RdsBackend:
     # --- custom endpoints ------------------------------------------------------------------------------
     def create_db_cluster_endpoint(self, region: Region, p: dict[str, Any]) -> dict[str, Any]:
         cluster = region.cluster(p["DBClusterIdentifier"])
+        if cluster.status == "deleting":
+            raise fault("InvalidDBClusterStateFault", f"DB cluster {cluster.identifier} is being deleted.")
         identifier = check_identifier(p["DBClusterEndpointIdentifier"], "DBClusterEndpointIdentifier")
         if any(identifier in c.custom_endpoints for c in region.clusters.values()):
             raise fault("DBClusterEndpointAlreadyExistsFault", f"DB cluster endpoint {identifier} already exists.")
@@ -449,7 +453,7 @@ class RdsBackend:
     def delete_db_cluster_endpoint(self, region: Region, p: dict[str, Any]) -> dict[str, Any]:
         identifier = p["DBClusterEndpointIdentifier"].lower()
         for cluster in region.clusters.values():
-            if identifier in cluster.custom_endpoints:
+            if identifier in cluster.custom_endpoints and cluster.identifier in region.runtimes:
                 endpoint = cluster.custom_endpoints.pop(identifier)
                 endpoint.status = "deleting"
                 region.runtimes[cluster.identifier].remove_endpoint(identifier)

@@ -8,6 +8,7 @@ through `Emulator.controls`; nothing else in the harness may reach around the RD
 
 from __future__ import annotations
 
+import hmac
 import json
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from harness.emulator.emulator import Emulator
     from harness.emulator.runtime import ClusterRuntime
 
-TOXIC_TYPES = ("latency", "blackhole", "reset", "bandwidth")
+TOXIC_TYPES = ("latency", "blackhole", "reset", "bandwidth", "stall", "congestion")
 
 
 class EmulatorControls:
@@ -26,7 +27,9 @@ class EmulatorControls:
 
     ACTIONS = ("status", "kill_instance", "stop_storage_node", "start_storage_node", "storage_status",
                "az_down", "az_up", "add_toxic", "remove_toxic", "list_links", "set_dns_ttl",
-               "set_unsafe_promotion", "lag_reader")
+               "set_unsafe_promotion", "lag_reader", "inject", "aurora_surface", "active_faults", "clear_faults")
+    # What an engine may call with its cluster's engine token (Aurora's SQL surface), not the control token.
+    ENGINE_ACTIONS = ("inject", "aurora_surface")
 
     def __init__(self, emulator: Emulator):
         self.emulator = emulator
@@ -35,6 +38,20 @@ class EmulatorControls:
         if action not in self.ACTIONS:
             raise LookupError(f"unknown control {action!r}; known: {', '.join(self.ACTIONS)}")
         return getattr(self, action)(**arguments)
+
+    def engine_may_call(self, token: str, action: str, arguments: dict[str, Any]) -> bool:
+        """Is `token` the engine token of the cluster that `arguments["instance"]` belongs to?"""
+        if action not in self.ENGINE_ACTIONS or not isinstance(arguments, dict) or not token:
+            return False
+        region, instance = arguments.get("region", "us-east-1"), arguments.get("instance")
+        if not isinstance(region, str) or not isinstance(instance, str):
+            return False
+        try:
+            runtime, _ = self._instance_runtime(region, instance)
+        except Exception:
+            return False
+        expected = self.emulator.engine_token(region, runtime.cluster.identifier)
+        return hmac.compare_digest(token, expected)
 
     def _runtime(self, region: str, cluster: str) -> ClusterRuntime:
         backend = self.emulator.backend
@@ -108,6 +125,29 @@ class EmulatorControls:
         if not isinstance(milliseconds, int) or milliseconds <= 0:
             raise ValueError("milliseconds must be a positive whole number")
         self._runtime(region, cluster).engine.lag_reader(reader, milliseconds)
+
+    # --- Aurora's fault-injection queries and SQL surface (harness.emulator.fault_injection) ----------------------
+    def inject(self, instance: str, fault: dict[str, Any], region: str = "us-east-1") -> dict[str, Any]:
+        """Inject an Aurora fault as if its query ran on `instance`; see `FaultInjection.apply` for `fault`.
+
+        Refusals raise FaultInjectionError (HTTP 400 with its `reason` and `hint`)."""
+        runtime, inst = self._instance_runtime(region, instance)
+        return runtime.faults.apply(inst.identifier, fault)
+
+    def aurora_surface(self, instance: str, region: str = "us-east-1",
+                       parts: list[str] | None = None) -> dict[str, Any]:
+        """Aurora's identity and topology as seen from `instance`: version, instance_identifier, role,
+        replica_status (rows of aurora_replica_status()) and volume_status ({disks, nodes})."""
+        runtime, inst = self._instance_runtime(region, instance)
+        return runtime.faults.surface(inst.identifier, parts)
+
+    def active_faults(self, cluster: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+        """Timed faults (replica failure, disk failure and congestion) still in effect."""
+        return [fault.to_json() for fault in self._runtime(region, cluster).faults.active()]
+
+    def clear_faults(self, cluster: str, region: str = "us-east-1") -> int:
+        """End every timed fault of the cluster now; returns how many were ended."""
+        return self._runtime(region, cluster).faults.clear()
 
     def set_dns_ttl(self, cluster: str, seconds: float, region: str = "us-east-1") -> float:
         if seconds < 0:

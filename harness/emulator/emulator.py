@@ -11,6 +11,7 @@ Everything it starts (fabric, engines, storage nodes) belongs to its ProcessRegi
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from harness.emulator.backend import ENGINES, RdsBackend
 from harness.emulator.controls import EmulatorControls
 from harness.emulator.engines.base import EngineCluster
 from harness.emulator.engines.mariadb import MariaDbBinaries, MariaDbCluster, MariaDbTemplate
+from harness.emulator.engines import postgres_surface
 from harness.emulator.engines.postgres import PgBinaries, PgCluster, PgTemplate
 from harness.emulator.fabric import FabricClient, start_fabric
 from harness.emulator.jobs import Jobs
@@ -232,6 +234,11 @@ class Emulator:
                             aws_access_key_id=self.access_key,
                             aws_secret_access_key=self.credentials[self.access_key], **config)
 
+    def engine_token(self, region: str, cluster: str) -> str:
+        """A token for one cluster's engines: it opens only the engine-facing control actions
+        (`inject`, `aurora_surface`) and only for that cluster's instances."""
+        return hmac.new(self.control_token.encode(), f"engine:{region}/{cluster}".encode(), hashlib.sha256).hexdigest()
+
     def postgres(self) -> tuple[PgBinaries, PgTemplate]:
         with self._engine_lock:
             if self._pg is None:
@@ -274,8 +281,11 @@ class Emulator:
                                     engine_version=cluster.engine_version)
         else:
             pg_binaries, pg_template = self.postgres()
+            surface_env = {postgres_surface.ENV_URL: self.endpoint_url,
+                           postgres_surface.ENV_TOKEN: self.engine_token(cluster.region, cluster.identifier),
+                           postgres_surface.ENV_REGION: cluster.region}
             engine = PgCluster(**common, bins=pg_binaries, template=pg_template,
-                               storage_link_host=addresses.storage_link)
+                               storage_link_host=addresses.storage_link, surface_env=surface_env)
         return ClusterRuntime(cluster, engine, self.fabric, region.events, dns_ttl=self.dns_ttl)
 
     # --- reporting -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from harness.aurora import promotion_rank
 from harness.emulator.fabric import FabricError
+from harness.emulator.fault_injection import FaultInjection
 from harness.emulator.models import DBCluster, DBInstance, EventLog
 
 log = logging.getLogger("harness.emulator")
@@ -59,6 +60,7 @@ class ClusterRuntime:
         self.prefix = f"c{self.cluster.slot}"
         self.deleted = False
         self.dns_flip: tuple[str, float] | None = None  # (old writer, monotonic time of the change)
+        self.faults = FaultInjection(self)  # Aurora's fault-injection queries land here
 
     # --- events -------------------------------------------------------------------------------
     def cluster_event(self, message: str, *categories: str) -> None:
@@ -186,6 +188,7 @@ class ClusterRuntime:
                     continue
                 member.status = "available"
                 self.instance_event(member, INSTANCE_RESTARTED, "availability")
+                self.faults.instance_restarted(member.identifier)
             self.publish_endpoints()
 
     # --- failover ----------------------------------------------------------------------------------
@@ -220,6 +223,7 @@ class ClusterRuntime:
             self._failover_failed(old, "promotion failed")
             return
         cluster.writer_id = target.identifier
+        self.faults.writer_changed()
         self.dns_flip = (old.identifier, time.monotonic())
         self.publish_endpoints()
         cluster.status = "available"
@@ -321,6 +325,7 @@ class ClusterRuntime:
             instance.status = "failed"
             return
         instance.status = "available"
+        self.faults.instance_restarted(instance.identifier)
         self.instance_event(instance, RECOVERY_COMPLETE, "recovery")
         self.publish_endpoints()
 
@@ -352,6 +357,7 @@ class ClusterRuntime:
     def destroy(self) -> None:
         with self.lock:
             self.deleted = True
+            self.faults.close()
             for name in ["cluster", "reader"] + [f"inst-{i}" for i in self.cluster.instances]:
                 self._remove_listener(f"{self.prefix}-{name}")
             for endpoint in self.cluster.custom_endpoints:

@@ -76,16 +76,29 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _control(self, action: str) -> None:
         emulator = self.server.emulator
         token = self.headers.get("X-Gameday-Token", "")
-        if not hmac.compare_digest(token, emulator.control_token):
+        try:
+            arguments = json.loads(self._read_body() or b"{}")
+        except (ValueError, ApiError):
+            arguments = None
+        # Engines (Aurora's SQL functions) call the engine-facing actions with their cluster's token.
+        engine_token = self.headers.get("X-Gameday-Engine-Token", "")
+        if not hmac.compare_digest(token, emulator.control_token) and not (
+                engine_token and emulator.controls.engine_may_call(engine_token, action, arguments)):
             self._send(403, json.dumps({"error": "missing or wrong X-Gameday-Token"}).encode(), "application/json")
             return
         try:
-            arguments = json.loads(self._read_body() or b"{}")
+            if not isinstance(arguments, dict):
+                raise ValueError("the body must be a JSON object of arguments")
             result = emulator.controls.call(action, arguments)
             self._send(200, json.dumps({"result": result}, default=str).encode(), "application/json")
         except (KeyError, ValueError, TypeError, LookupError, ApiError) as exc:
-            message = exc.message if isinstance(exc, ApiError) else str(exc).strip("'\"")
-            self._send(400, json.dumps({"error": message}).encode(), "application/json")
+            message = getattr(exc, "message", None) if isinstance(exc, ApiError) or hasattr(exc, "message") \
+                else None
+            error = {"error": message or str(exc).strip("'\"")}
+            for extra in ("reason", "hint"):  # fault-injection refusals: how engines should word them
+                if getattr(exc, extra, None):
+                    error[extra] = getattr(exc, extra)
+            self._send(400, json.dumps(error).encode(), "application/json")
         except Exception as exc:
             log.exception("control %s failed", action)
             self._send(500, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode(), "application/json")

@@ -20,6 +20,7 @@ from harness.measure.data_loss import DataLoss, measure_data_loss
 from harness.measure.lag import VisibilityLag, measure_visibility_lag
 from harness.measure.load import ApplicationLoad, measure_load
 from harness.measure.rto import WriterRecovery, measure_rto
+from harness.measure.topology_views import TopologyViews, measure_topology_views
 from harness.timeline import Record
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "measure_load",
     "measure_read_availability",
     "measure_rto",
+    "measure_topology_views",
     "measure_visibility_lag",
     "metric_value",
 ]
@@ -51,6 +53,7 @@ METRICS: dict[str, frozenset[str]] = {
     ),
     "read_availability": frozenset({"availability", "longest_read_outage_s"}),
     "visibility_lag": frozenset({"lag_p50_s", "lag_p95_s", "lag_p99_s", "lag_max_s", "not_seen"}),
+    "topology_views": frozenset({"api_writer_changed_after_s", "sql_writer_changed_after_s"}),
     "load": frozenset(
         {"steady_state_error_rate", "failed_requests", "error_window_s", "first_error_after_fault_s",
          "last_error_after_fault_s", "latency_recovery_s"}
@@ -68,6 +71,7 @@ def measure_all(records: list[Record]) -> dict[str, Any]:
         "read_availability": _per_probe(measure_read_availability(records)),
         "visibility_lag": _per_probe(measure_visibility_lag(records)),
         "load": _per_probe(measure_load(records), key="loads"),
+        "topology_views": _entry(measure_topology_views(records)),
     }
 
 
@@ -80,7 +84,7 @@ def metric_value(
     the worst probe (lowest availability, highest lag or outage), and None if any probe has no
     value: a probe that never saw the writes cannot be shown to meet a target.
     """
-    for name in ("rto", "data_loss"):
+    for name in ("rto", "data_loss", "topology_views"):
         if metric in METRICS[name]:
             return measurements[name].get(metric)
     for name in PER_PROBE:
@@ -99,7 +103,7 @@ def metric_value(
     raise KeyError(f"unknown metric {metric!r}; known metrics: {', '.join(known)}")
 
 
-def _entry(result: WriterRecovery | DataLoss | NotMeasured) -> dict[str, Any]:
+def _entry(result: WriterRecovery | DataLoss | TopologyViews | NotMeasured) -> dict[str, Any]:
     if isinstance(result, NotMeasured):
         return result.as_dict()
     return {"measured": True, **result.as_dict()}

@@ -86,6 +86,21 @@ def measure_commit_latency(records: list[Record]) -> CommitLatency | NotMeasured
         during_p95_ms=_round(nearest_rank(during, 95)), during_min_ms=_round(during[0]), after_p50_ms=_median(after))
 
 
+def longest_write_gap(records: list[Record]) -> float | NotMeasured:
+    """The longest time without an acknowledged write that overlaps the fault's window.
+
+    A stalled commit is not a failed one: writes waiting on a lost quorum simply do not return,
+    so the stall shows as a gap between acknowledgements, whatever the attempts' outcomes."""
+    window = fault_window(records)
+    if isinstance(window, NotMeasured):
+        return window
+    acks = sorted(w["end"] for w in of_kind(records, "write") if w["outcome"] == "acknowledged")
+    gaps = [b - a for a, b in zip(acks, acks[1:]) if b > window.start and a < window.end]
+    if not gaps:
+        return NotMeasured("no two acknowledged writes around the fault's window")
+    return clean(max(gaps))
+
+
 @dataclass(frozen=True)
 class LagDuringFault:
     probe: str

@@ -36,8 +36,11 @@ from harness.measure.common import NotMeasured, clean, first_fault
 from harness.timeline import Record, of_kind
 
 PHASES = ("before", "during", "after")
-LATENCY_TOLERANCE = 2.0
-LATENCY_SLACK_MS = 10.0
+# "Back at baseline": the p95 within 3x the steady state's, or 25 ms above it, whichever is larger.
+# A steady-state p95 of 1-2 ms on loopback moves by more than that from scheduling noise alone on
+# a busy 2-core machine; what the check is after is the hundreds of milliseconds of an outage.
+LATENCY_TOLERANCE = 3.0
+LATENCY_SLACK_MS = 25.0
 LATENCY_WINDOW_S = 3.0
 
 FailureGroup = tuple[str, str, str, int]  # request type, name, error, occurrences

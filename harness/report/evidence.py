@@ -209,7 +209,30 @@ def verdict_table_html(scenario: str, document: Mapping[str, Any]) -> str:
         f"{breached} of {len(verdicts)} checks breached</div>"
         + (f'<div class="banner aborted">Stopped before the fault: {escape(aborted)}</div>' if aborted else "")
         + "<table><thead><tr><th>Check</th><th>Measured</th><th>Limit</th><th>Status</th><th>Source</th>"
-        f"<th>Explanation</th></tr></thead><tbody>{rows}</tbody></table></body></html>\n"
+        f"<th>Explanation</th></tr></thead><tbody>{rows}</tbody></table>"
+        + topology_views_html(document.get("measurements", {}).get("topology_views", {}))
+        + "</body></html>\n"
+    )
+
+
+def topology_views_html(views: Mapping[str, Any]) -> str:
+    """The writer and replica lag as the RDS API and as Aurora's own SQL reported them."""
+    if not views.get("measured"):
+        return ""
+
+    def after(seconds: float | None) -> str:
+        return "did not change" if seconds is None else f"{seconds:.3f} s after the fault"
+
+    lags = ", ".join(f"{escape(reader)} {'n/a' if lag is None else f'{lag:g} ms'}"
+                     for reader, lag in views.get("sql_max_lag_ms", {}).items()) or "no reader"
+    return (
+        "<h4>Topology seen two ways</h4><table><thead><tr><th>View</th><th>Writer at the end</th>"
+        "<th>Writer changed</th></tr></thead><tbody>"
+        f"<tr><td>RDS API (DescribeDBClusters)</td><td>{escape(str(views.get('api_writer')))}</td>"
+        f"<td>{after(views.get('api_writer_changed_after_s'))}</td></tr>"
+        f"<tr><td>Aurora SQL (replica status, {views.get('sql_samples', 0)} reads)</td>"
+        f"<td>{escape(str(views.get('sql_writer')))}</td><td>{after(views.get('sql_writer_changed_after_s'))}</td></tr>"
+        f"</tbody></table><p>Highest replica lag reported by Aurora's SQL: {lags}.</p>"
     )
 
 

@@ -162,3 +162,27 @@ def test_an_unreachable_aws_endpoint_is_a_clear_error(tmp_path: Path) -> None:
                    AWS_MAX_ATTEMPTS="1")
     assert done.returncode == 1
     assert 'Could not connect to the endpoint URL: "http://127.0.0.1:9/"' in done.stdout
+
+
+def test_fault_injection_game_day_shows_each_query_real_effect_on_both_engines(tmp_path: Path) -> None:
+    done = gameday(["run", "features/fault_injection.feature", "--reports", str(tmp_path), "--run-id", "fi"],
+                   tmp_path, net=57)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = verdicts(tmp_path / "fi")
+    assert len(results) == 14 and all(r["status"] == "PolicyMet" for r in results.values())
+    for engine in ENGINES:
+        def checks(name: str) -> dict[str, Any]:
+            return {v["check"]: v for v in results[f"{name} on {engine}"]["verdicts"]}
+
+        crash = results[f"An instance crash restarts the writer in place on {engine}"]["measurements"]["rto"]
+        assert crash["disrupted"] and crash["rto_s"] > 0, "a crash really interrupts writes"
+        lag = checks("A replica failure holds one reader back until the interval ends")
+        assert next(v for c, v in lag.items() if c.startswith("lag of"))["measured"] >= 3
+        stall = checks("Disk failures on three storage nodes stall writes until the interval ends")
+        assert stall["writes stalled"]["measured"] >= 3.2
+        congestion = checks("Disk congestion on three storage nodes puts commit latency in its band")
+        assert congestion["commit latency during the fault"]["status"] == "PolicyMet"
+        assert congestion["commit latency after the fault"]["measured"] < 15
+        # Aurora's own SQL view of the topology was read throughout, beside the API's.
+        views = results[f"An instance crash restarts the writer in place on {engine}"]["measurements"]["topology_views"]
+        assert views["measured"] and views["sql_samples"] > 3 and views["sql_writer"] == views["api_writer"]

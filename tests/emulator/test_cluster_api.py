@@ -13,14 +13,14 @@ import botocore.credentials
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import PASSWORD, USER, Cluster, wait_for
+from tests.emulator.support import PASSWORD, USER, Cluster, wait_for
 
 NS = {"rds": "http://rds.amazonaws.com/doc/2014-10-31/"}
 
 
 @pytest.fixture(scope="module")
 def cluster(rds: Any) -> Any:
-    from conftest import create_cluster, delete_cluster
+    from tests.emulator.support import create_cluster, delete_cluster
 
     made = create_cluster(rds, [1, 0, 2], prefix="api")
     yield made
@@ -57,7 +57,7 @@ def test_cluster_created_through_boto3_passes_the_botocore_waiters(rds: Any) -> 
     assert {i["DBInstanceIdentifier"] for i in instances} == set(members)
     assert len({i["AvailabilityZone"] for i in instances}) == 3, "instances spread over the cluster's zones"
     assert len({i["Endpoint"]["Address"] for i in instances}) == 3
-    from conftest import delete_cluster
+    from tests.emulator.support import delete_cluster
 
     delete_cluster(Cluster(rds, "waiters", list(members)))
     with pytest.raises(rds.exceptions.DBClusterNotFoundFault):
@@ -100,7 +100,7 @@ def test_failover_errors_follow_the_aws_error_classes(rds: Any, cluster: Cluster
     assert err.value.response["Error"]["Code"] == "InvalidParameterCombination"
     with pytest.raises(rds.exceptions.InvalidDBClusterStateFault):
         rds.delete_db_cluster(DBClusterIdentifier="lonely", SkipFinalSnapshot=True)
-    from conftest import delete_cluster
+    from tests.emulator.support import delete_cluster
 
     delete_cluster(lonely)
 

@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 import pytest
 
-from conftest import wait_for
 from harness.cli import main
 from harness.emulator import daemon
 from harness.emulator.processes import MARKER_ENV
+from tests.emulator.support import wait_for
 
 GAMEDAY = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "gameday")
 PASSWORD = "daemon-test-pw-1"

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import Cluster, create_cluster, delete_cluster, wait_for
+from tests.emulator.support import Cluster, create_cluster, delete_cluster, wait_for
 
 
 def instance_name(conn: psycopg.Connection) -> str:

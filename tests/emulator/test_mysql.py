@@ -13,9 +13,9 @@ import pymysql
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import PASSWORD, USER, Cluster, wait_for
 from harness.aurora import promotion_rank
 from harness.emulator.processes import marked_processes
+from tests.emulator.support import PASSWORD, USER, Cluster, wait_for
 
 ENGINE = "aurora-mysql"
 
@@ -57,7 +57,7 @@ def cluster(rds: Any) -> Iterator[Cluster]:
     made = create_mysql_cluster(rds, "my1", [1, 0, 2])
     yield made
     made.wait_settled()
-    from conftest import delete_cluster
+    from tests.emulator.support import delete_cluster
 
     delete_cluster(made)
 
@@ -180,7 +180,7 @@ def test_ten_failovers_under_load_lose_no_acknowledged_commit(emulator: Any, rds
         assert len(servers) == 3, f"one server per instance, no leftovers: {servers}"
     finally:
         cluster.wait_settled()
-        from conftest import delete_cluster
+        from tests.emulator.support import delete_cluster
 
         delete_cluster(cluster)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from conftest import Cluster, WriteLoop, wait_for
+from tests.emulator.support import Cluster, WriteLoop, wait_for
 
 AZ_A, AZ_B = "us-east-1a", "us-east-1b"
 

@@ -416,7 +416,8 @@ def full_history() -> list[Record]:
 def test_measure_all_marks_what_the_timeline_cannot_measure() -> None:
     result = measure_all(acked_each_second(1, 3))
     assert {name: entry["measured"] for name, entry in result.items()} == {
-        "rto": False, "data_loss": False, "read_availability": False, "visibility_lag": False, "load": False
+        "rto": False, "data_loss": False, "read_availability": False, "visibility_lag": False, "load": False,
+        "topology_views": False,
     }
     assert result["data_loss"]["reason"].startswith("no ledger record")
 

@@ -74,3 +74,43 @@ def test_a_reader_that_never_catches_up_says_so() -> None:
     records += [read("reader:db-2", t, t + 0.01, max_seq=1) for t in (0.5, 1.5, 2.5, 3.5, 4.5)]
     lag = measure_lag_during_fault(records)["reader:db-2"]
     assert lag.catch_up_s is None and lag.not_seen == 2 and lag.peak_lag_s is None
+
+
+# --------------------------------------------------------------------------- the API's and the SQL's topology
+
+
+def topology(m: float, writer: str) -> Record:
+    return {"kind": "topology", "t": 1_700_000_000 + m, "m": m, "status": "available", "writer": writer}
+
+
+def surface(m: float, writer: str | None, lags: dict[str, float | None]) -> Record:
+    return {"kind": "surface", "t": 1_700_000_000 + m, "m": m, "writer": writer, "lag_ms": lags}
+
+
+def test_both_views_of_a_failover_are_timed_from_the_fault() -> None:
+    from harness.measure.topology_views import measure_topology_views
+
+    records = [topology(0.0, "db-1"), surface(0.5, "db-1", {"db-2": 12.0, "db-3": 8.0}), fault(1.0),
+               surface(1.5, None, {}), topology(2.0, "db-1"), surface(2.6, "db-2", {"db-1": None, "db-3": 40.0}),
+               topology(3.2, "db-2")]
+    views = measure_topology_views(records)
+    assert (views.writer_before, views.api_writer, views.sql_writer) == ("db-1", "db-2", "db-2")
+    assert views.sql_writer_changed_after_s == 1.6 and views.api_writer_changed_after_s == 2.2
+    assert views.sql_max_lag_ms == {"db-1": None, "db-2": 12.0, "db-3": 40.0}
+
+
+def test_no_sql_view_is_reported_as_not_measured() -> None:
+    from harness.measure.topology_views import measure_topology_views
+
+    assert isinstance(measure_topology_views([topology(0.0, "db-1"), fault(1.0)]), NotMeasured)
+
+
+def test_a_stall_is_the_longest_gap_between_acknowledgements_across_the_window() -> None:
+    from harness.measure.fault_window import longest_write_gap
+
+    records: list[Record] = [timed_fault(10.0, 4)]
+    records += [write(seq, seq * 0.1 - 0.01, seq * 0.1) for seq in range(1, 101)]  # acked every 0.1 s until 10.0
+    records.append(write(101, 10.05, 14.2))  # stalled for the interval, then acknowledged
+    records += [write(seq, 14.2 + (seq - 101) * 0.1, 14.25 + (seq - 101) * 0.1) for seq in range(102, 120)]
+    assert longest_write_gap(records) == 4.2
+    assert isinstance(longest_write_gap([timed_fault(1.0, 2)]), NotMeasured)

@@ -11,6 +11,14 @@ target catches up from the most advanced of them (one of them acknowledged each 
 only then takes writes. An instance that may hold transactions nobody acknowledged (the old
 writer, or a reader ahead of an unsafe promotion) comes back as a reader by being re-cloned
 from the writer with mariadb-backup: GTID replication cannot rewind.
+
+The cluster volume's six storage nodes are virtual here: fabric listeners (`storage:sn_a1` ...
+`storage:sn_c2`, the names Aurora PostgreSQL's real nodes have) that carry no bytes but take
+toxics. The fabric's MySQL endpoints hold the writer's commits while fewer than 4 of them take
+writes and delay them by the 4th-fastest one's acknowledgement (see `fabric/mysql.py`), so the
+engine-neutral disk-failure and disk-congestion faults act on MariaDB through the same links
+as on PostgreSQL. They are not processes: `storage_status()` stays empty and they cannot be
+stopped or lost with an AZ.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from typing import Any, ClassVar
 
 import pymysql
 
+from harness.emulator.addresses import STORAGE_LINKS
 from harness.emulator.engines.base import EngineCluster, EngineInstance
+from harness.emulator.fault_injection import ReaderPosition, ReplicationSnapshot
 from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
 
 ADMIN_USER = "rdsadmin"
@@ -60,6 +70,11 @@ ENGINE_SETTINGS = {
     "character_set_server": "utf8mb4",
     "collation_server": "utf8mb4_general_ci",
 }
+
+STORAGE_NODES = ["sn_a1", "sn_a2", "sn_b1", "sn_b2", "sn_c1", "sn_c2"]  # two per AZ, as Aurora's six copies
+WRITE_QUORUM = 4
+# Accounts whose sessions a dispatcher crash leaves alone: the emulator's own and the server's threads.
+SYSTEM_USERS = (ADMIN_USER, "system user", "event_scheduler", "unauthenticated user")
 
 # The master user gets what Aurora MySQL's does: everything but the server-wide admin powers.
 MASTER_REVOKED = ["SUPER", "READ_ONLY ADMIN", "BINLOG ADMIN", "REPLICATION MASTER ADMIN",
@@ -225,6 +240,7 @@ class MariaDbCluster(EngineCluster):
         self.client_settings.write_text(f"[client]\nuser={ADMIN_USER}\npassword={self.admin_password}\n")
         os.chmod(self.client_settings, 0o600)
         self.archive: Child | None = None
+        self.master_user = ""
         self.registry.give_to_engine_user(self.root)
 
     # --- processes ---------------------------------------------------------------------------------
@@ -267,15 +283,26 @@ class MariaDbCluster(EngineCluster):
     def _gtid(self, instance: EngineInstance) -> str:
         return self._query(instance, "SELECT @@gtid_current_pos")[0][0]
 
-    def client_rewrites(self, identifier: str) -> dict[str, str]:
-        """Aurora MySQL's own variables, answered for the instance a client reached.
+    @property
+    def aurora_version(self) -> str:
+        return self.engine_version.rsplit("mysql_aurora.", 1)[-1]
+
+    def client_rewrites(self, identifier: str) -> dict[str, Any]:
+        """What the client endpoints need to answer as Aurora MySQL for this instance.
 
         `@@innodb_read_only` tells the role, as on Aurora; MariaDB keeps it OFF on readers
-        (replication writes InnoDB) and uses `read_only` instead.
+        (replication writes InnoDB) and uses `read_only` instead. Under `aurora`: the instance's
+        identity, the cluster's members (republished on every topology change), who may inject
+        faults, and the virtual storage nodes whose toxics hold the writer's commits.
         """
         return {"@@aurora_server_id": f"'{identifier}'",
-                "@@aurora_version": f"'{self.engine_version.rsplit('mysql_aurora.', 1)[-1]}'",
-                "@@innodb_read_only": "0" if identifier == self.writer_id else "1"}
+                "@@aurora_version": f"'{self.aurora_version}'",
+                "@@innodb_read_only": "0" if identifier == self.writer_id else "1",
+                "aurora": {"region": self.root.parent.name, "cluster": self.root.name, "instance": identifier,
+                           "master_user": self.master_user, "writer": self.writer_id or "",
+                           "members": sorted(self.instances), "version": self.aurora_version,
+                           "storage_links": [self._link_name("sn", n) for n in STORAGE_NODES],
+                           "quorum": WRITE_QUORUM, "disks": len(STORAGE_NODES), "nodes": len(STORAGE_NODES)}}
 
     # --- roles -------------------------------------------------------------------------------------
     def start_first_writer(self, instance: EngineInstance, master_user: str, master_password: str,
@@ -289,6 +316,8 @@ class MariaDbCluster(EngineCluster):
             shutil.move(str(resting), instance.data_dir)
         self._start(instance, writer=True)
         self.writer_id = instance.identifier
+        self.master_user = master_user
+        self._publish_storage_links()
         if fresh:
             self._create_master_user(instance, master_user, master_password, database)
         self._start_archive(instance)
@@ -430,6 +459,93 @@ class MariaDbCluster(EngineCluster):
         self._start(instance, writer=False)
         self._replicate(instance, self._backup_gtid(instance))
 
+    # --- the cluster volume's virtual storage nodes ------------------------------------------------
+    def _storage_host(self, index: int) -> str:
+        """127.<net>.<cluster>.<140 + node>: the address plan's storage-link block (see addresses.py)."""
+        return f"{self.reader_link_host(0).rsplit('.', 1)[0]}.{STORAGE_LINKS + index}"
+
+    def _publish_storage_links(self) -> None:
+        """A listener per storage node, routed nowhere: it exists to take toxics."""
+        for index, name in enumerate(STORAGE_NODES):
+            self.fabric.set_listener(self._link_name("sn", name), self._storage_host(index), self.port,
+                                     {"targets": [], "policy": "first", "stale": None})
+
+    def link_names(self) -> list[str]:
+        """Replication links (readers') and the virtual storage nodes, which take toxics too."""
+        return super().link_names() + [f"storage:{n}" for n in STORAGE_NODES]
+
+    def link_listener(self, link: str) -> str:
+        kind, _, name = link.partition(":")
+        if kind == "storage" and name in STORAGE_NODES:
+            return self._link_name("sn", name)
+        return super().link_listener(link)
+
+    # --- what fault injection asks of the engine (fault_injection.py) ------------------------------
+    def write_position(self) -> int | None:
+        """The writer's last GTID sequence number (domain 0): the position replica lag is timed on."""
+        try:
+            return gtid_seq(self._query(self.writer(), "SELECT @@gtid_binlog_pos")[0][0])
+        except (LookupError, pymysql.MySQLError, OSError):
+            return None
+
+    def replication_snapshot(self, observe: Any = None) -> ReplicationSnapshot:
+        """Where the writer and each reader stand, in GTID sequence numbers.
+
+        Received is what a reader's relay log holds (its semi-sync acknowledgement), replayed what
+        its sessions see. `durable` is the writer's position: semi-sync acknowledged it.
+        """
+        written = self.write_position()
+        if written is not None and observe is not None:
+            observe(written)
+        readers = {}
+        for identifier, instance in list(self.instances.items()):
+            if identifier == self.writer_id or not instance.alive():
+                continue
+            try:
+                with self.admin(instance, timeout=2) as conn, conn.cursor(pymysql.cursors.DictCursor) as cursor:
+                    cursor.execute("SHOW SLAVE STATUS")
+                    status = cursor.fetchone() or {}
+                    cursor.execute("SELECT @@gtid_slave_pos AS pos")
+                    replayed = gtid_seq(cursor.fetchone()["pos"])
+            except (pymysql.MySQLError, OSError):
+                continue
+            received = max(gtid_seq(status.get("Gtid_IO_Pos")), replayed)
+            delay = status.get("SQL_Delay") or 0
+            readers[identifier] = ReaderPosition(received=received, replayed=replayed,
+                                                 replay_latency_us=int(delay) * 1_000_000 if delay else None)
+        return ReplicationSnapshot(durable=written, written=written, readers=readers)
+
+    def end_client_sessions(self, instance: EngineInstance) -> int:
+        """A dispatcher crash: every client session on the instance ends; replication stays."""
+        ended = 0
+        with self.admin(instance) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() "
+                           f"AND user NOT IN ({', '.join(repr(u) for u in SYSTEM_USERS)})")
+            for (session,) in cursor.fetchall():
+                try:
+                    cursor.execute(f"KILL CONNECTION {int(session)}")
+                    ended += 1
+                except pymysql.MySQLError:
+                    pass  # gone meanwhile
+        return ended
+
+    def drop_caches(self, instance: EngineInstance) -> None:
+        """A node crash deletes the cache: no buffer pool dump to warm up from, data files evicted
+        from the OS page cache (no-op on tmpfs, where the emulator's data usually lives)."""
+        (instance.data_dir / "ib_buffer_pool").unlink(missing_ok=True)
+        for root, _, files in os.walk(instance.data_dir):
+            for name in files:
+                try:
+                    fd = os.open(os.path.join(root, name), os.O_RDONLY)
+                except OSError:
+                    continue
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+
     # --- the binlog archive (continuous backup) --------------------------------------------------------
     def _start_archive(self, writer: EngineInstance) -> None:
         """Stream the writer's binlog into the cluster volume: the history PITR can replay."""
@@ -462,4 +578,6 @@ class MariaDbCluster(EngineCluster):
 
     def destroy(self) -> None:
         self._stop_archive()
+        for name in STORAGE_NODES:
+            self._remove_link(self._link_name("sn", name))
         super().destroy()

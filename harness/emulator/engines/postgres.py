@@ -34,6 +34,9 @@ from harness.emulator.engines.postgres_volume import (
     segno_of,
 )
 from harness.emulator.engines.base import EngineCluster, EngineInstance
+from harness.emulator.engines import postgres_surface
+from harness.emulator.engines.postgres_surface import PgSurfaceProbe, instance_environment, plpython_available
+from harness.emulator.fault_injection import ReplicationSnapshot
 from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
 
 log = logging.getLogger("harness.emulator")
@@ -65,6 +68,8 @@ ENGINE_SETTINGS = {
     # In the data directory rather than /dev/shm, so a killed engine leaves no segment behind.
     "dynamic_shared_memory_type": "mmap",
     "max_connections": "200",
+    # Aurora PostgreSQL's extension list; drivers detect Aurora by 'aurora_stat_utils' in it.
+    "rds.extensions": f"'{postgres_surface.RDS_EXTENSIONS}'",
 }
 
 TEMPLATE_SQL = [
@@ -73,9 +78,8 @@ TEMPLATE_SQL = [
 ]
 PER_DATABASE_SQL = [
     "GRANT ALL ON SCHEMA public TO rds_superuser",
-    # Aurora PostgreSQL's "which instance am I on" (13.7+); the engine is named after its instance.
-    "CREATE FUNCTION pg_catalog.aurora_db_instance_identifier() RETURNS text LANGUAGE sql STABLE "
-    "AS $$ SELECT current_setting('cluster_name') $$",
+    # Aurora's built-in functions (aurora_db_instance_identifier(), aurora_replica_status(), the
+    # aurora_inject_*() fault injections...) come from postgres_surface.surface_sql().
 ]
 
 
@@ -140,7 +144,7 @@ class PgTemplate:
 
     def ensure(self) -> Path:
         """The template, rebuilt when the settings or set-up SQL it was built from changed."""
-        fingerprint = hashlib.sha1(repr((ENGINE_SETTINGS, TEMPLATE_SQL, PER_DATABASE_SQL,
+        fingerprint = hashlib.sha1(repr((ENGINE_SETTINGS, TEMPLATE_SQL, PER_DATABASE_SQL, self._surface_sql(),
                                          str(self.bins.bindir))).encode()).hexdigest()
         stamp = self.root / "fingerprint"
         with self._lock:
@@ -148,6 +152,13 @@ class PgTemplate:
                 self._build()
                 stamp.write_text(fingerprint)
             return self.pgdata
+
+    def _surface_sql(self) -> list[str]:
+        plpython = plpython_available(self.bins.bindir)
+        if not plpython:
+            log.warning("plpython3u is not installed: Aurora's aurora_inject_*() and aurora_replica_status() "
+                        "functions will raise feature_not_supported (run `make engines`)")
+        return postgres_surface.surface_sql(plpython)
 
     def _build(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -188,10 +199,11 @@ class PgTemplate:
                                  password=self.admin_password, dbname="postgres", autocommit=True) as conn:
                 for statement in TEMPLATE_SQL:
                     conn.execute(statement)
+            per_database = PER_DATABASE_SQL + self._surface_sql()
             for dbname in ("postgres", "template1"):
                 with psycopg.connect(host=str(socket_dir), port=5432, user=ADMIN_USER,
                                      password=self.admin_password, dbname=dbname, autocommit=True) as conn:
-                    for statement in PER_DATABASE_SQL:
+                    for statement in per_database:
                         conn.execute(statement)
         finally:
             child.stop(signal.SIGINT, timeout=30)
@@ -232,6 +244,8 @@ class PgCluster(EngineCluster):
     storage_link_host: Callable[[int], str] | None = None  # node index -> loopback address
     storage_nodes: dict[str, Child | None] = field(default_factory=dict)
     stopped_nodes: set[str] = field(default_factory=set)
+    # How the Aurora SQL functions reach the emulator (postgres_surface.ENV_*), per cluster.
+    surface_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.volume_dir = self.root / "volume"
@@ -243,6 +257,7 @@ class PgCluster(EngineCluster):
             (self.volume_dir / name).mkdir(parents=True, exist_ok=True)
             self.storage_nodes.setdefault(name, None)
         clear_catchup(self.catchup_dir)
+        self.probe = PgSurfaceProbe(self)
         self.passfile.write_text(f"*:*:*:{ADMIN_USER}:{self.admin_password}\n")
         os.chmod(self.passfile, 0o600)
         self.registry.give_to_engine_user(self.root)
@@ -296,7 +311,8 @@ class PgCluster(EngineCluster):
             (instance.data_dir / "postgresql.auto.conf").write_text("# managed by aurora-gameday\n")
         self.registry.give_to_engine_user(instance.root, instance.socket_dir)
         instance.child = self.registry.spawn(
-            instance.identifier, self._postgres_argv(instance), log_path=instance.log_path
+            instance.identifier, self._postgres_argv(instance), log_path=instance.log_path,
+            env=instance_environment(self.surface_env, instance.identifier),
         )
         instance.role = "reader" if standby else "writer"
         _wait_postmaster(instance.data_dir, instance.child, ("ready",), timeout)
@@ -550,7 +566,24 @@ class PgCluster(EngineCluster):
         self._route_reader_link(instance, writer)
         self._start(instance, standby=True)
 
+    # --- the Aurora SQL surface and fault injection (see fault_injection and postgres_surface) -------
+    def write_position(self) -> int | None:
+        """The writer's flushed WAL position (for the replica lag clock)."""
+        return self.probe.write_position()
+
+    def replication_snapshot(self, observe_writer: Callable[[int], None] | None = None) -> ReplicationSnapshot:
+        return self.probe.snapshot(observe_writer)
+
+    def end_client_sessions(self, instance: EngineInstance) -> int:
+        """A dispatcher crash: end the sessions that came in through the endpoints."""
+        return postgres_surface.end_client_sessions(self, instance)
+
+    def drop_caches(self, instance: EngineInstance) -> None:
+        """A node crash: the instance restarts with a cold cache."""
+        postgres_surface.drop_caches(instance.data_dir)
+
     def destroy(self) -> None:
+        self.probe.close()
         self.stop_storage_nodes()
         for name in self.node_names:
             self._remove_link(self._link_name("sn", name))

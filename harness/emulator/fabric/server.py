@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from harness.emulator.fabric.mysql import QueryRewriter
+from harness.emulator.fabric.mysql import MySqlSession, parse_rewrite
+from harness.emulator.fabric.mysql import configure as configure_mysql
 from harness.emulator.fabric.pump import (
     SWITCH_ENV,
     Pump,
@@ -55,6 +56,7 @@ from harness.emulator.fabric.toxics import (
     Toxic,
     ToxicityDice,
     build_plan,
+    next_change,
     parse_toxic,
 )
 
@@ -79,15 +81,12 @@ class Target:
     host: str | None = None
     port: int | None = None
     unix: str | None = None
-    rewrite: tuple[tuple[str, str], ...] = ()  # MySQL: system variable -> this instance's value
+    # MySQL: system variable -> this instance's value, and the instance's Aurora settings (mysql.py)
+    rewrite: tuple[tuple[str, str], ...] = ()
 
 
 def _parse_rewrite(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    rewrite = raw.get("rewrite") or {}
-    if not isinstance(rewrite, dict) or not all(isinstance(k, str) and k.startswith("@@") and isinstance(v, str)
-                                                for k, v in rewrite.items()):
-        raise ValueError(f"target {raw['id']!r}: 'rewrite' must map '@@variable' names to SQL literals")
-    return tuple(sorted(rewrite.items()))
+    return parse_rewrite(raw.get("rewrite"), raw["id"])
 
 
 @dataclass(frozen=True)
@@ -194,22 +193,29 @@ class Direction:
         self.pauses: set[str] = set()
         self.eof = False
         self.done = False
-        self.rewriter: QueryRewriter | None = None  # client→server MySQL queries, when the target asks
 
     # -- input side
     def feed(self, data: bytes) -> None:
         if self.done:
             return
-        if self.rewriter is not None:
-            data = self.rewriter.feed(data)
-            if not data:
-                return  # the rest of a packet is still on its way
+        session = self.conn.mysql
+        if session is not None:  # MySQL endpoints: the session forwards the client's bytes itself
+            if self.kind == UPSTREAM:
+                session.from_client(data)
+                return
+            session.from_server(data)
+        self.forward(data)
+
+    def forward(self, data: bytes) -> None:
+        if self.done or not data:
+            return
         if self.plan.passthrough and not self.queue and self.dest is not None:
             self._emit(data)
             return
         if self.plan.blackhole:
             return
-        ready = self.clock.schedule(time.monotonic(), self.plan.latency_s, self.plan.jitter_s)
+        delay = self.plan.latency_s + self.plan.extra_delay(self.conn.listener.fabric.rng)
+        ready = self.clock.schedule(time.monotonic(), delay, self.plan.jitter_s)
         self.queue.append([ready, data])
         self.queued += len(data)
         if self.queued > QUEUE_HIGH:
@@ -248,8 +254,8 @@ class Direction:
     def pump(self) -> None:
         """Deliver every queued chunk that is due; re-arm a timer for the rest."""
         self.timer = None
-        if self.dest is None or self.done:
-            return
+        if self.dest is None or self.done or self.plan.stalled:
+            return  # a stall holds everything until the plan changes (set_plan pumps again)
         now = time.monotonic()
         while self.queue and not self.dest_paused:
             entry = self.queue[0]
@@ -334,8 +340,7 @@ class Connection:
         self.upstream: asyncio.Transport | None = None
         self.up = Direction(self, UPSTREAM)
         self.down = Direction(self, DOWNSTREAM)
-        if target.rewrite:
-            self.up.rewriter = QueryRewriter(dict(target.rewrite))
+        self.mysql = MySqlSession(dict(target.rewrite), self) if target.rewrite else None
         self.up.source = client
         self.down.dest = client
         self.dice = ToxicityDice(listener.fabric.rng)
@@ -375,13 +380,14 @@ class Connection:
         self.up.resume_source("connecting")
         self.up.pump()  # whatever (and any EOF) arrived while connecting
 
-    def refresh_toxics(self) -> None:
+    def refresh_toxics(self, now: float | None = None) -> None:
         """Re-evaluate the listener's toxics; they apply to live connections too."""
         toxics = list(self.listener.toxics.values())
         self.dice.retain(t.uid for t in toxics)
         active = [t for t in toxics if self.dice.applies(t)]
-        self.up.set_plan(build_plan(active, UPSTREAM))
-        self.down.set_plan(build_plan(active, DOWNSTREAM))
+        now = time.monotonic() if now is None else now
+        self.up.set_plan(build_plan(active, UPSTREAM, now))
+        self.down.set_plan(build_plan(active, DOWNSTREAM, now))
         resets = {t.uid: t for t in active if t.type == "reset"}
         for uid in [uid for uid in self.reset_timers if uid not in resets]:
             self.reset_timers.pop(uid).cancel()
@@ -389,6 +395,32 @@ class Connection:
             if uid not in self.reset_timers:
                 delay = toxic.attributes["timeout_ms"] / 1000.0
                 self.reset_timers[uid] = self.loop.call_later(delay, self.reset)
+
+    # -- what a MySQL session asks of its connection (mysql.SessionIO)
+    def to_server(self, data: bytes) -> None:
+        self.up.forward(data)
+
+    def to_client(self, data: bytes) -> None:
+        self.down.forward(data)
+
+    def hold_client(self, held: bool) -> None:
+        (self.up.pause_source if held else self.up.resume_source)("mysql")
+
+    def close(self) -> None:
+        self._finish(graceful=True)
+
+    def toxics(self, listener: str) -> list[Toxic]:
+        """The toxics on another listener (a cluster volume's virtual storage nodes)."""
+        found = self.listener.fabric.listeners.get(listener)
+        return list(found.toxics.values()) if found is not None else []
+
+    def reset_link(self, listener: str) -> int:
+        """Reset every connection through another listener (a replication link); how many."""
+        found = self.listener.fabric.listeners.get(listener)
+        victims = list(found.conns) if found is not None else []
+        for conn in victims:
+            conn.reset()
+        return len(victims)
 
     def direction_done(self, direction: Direction) -> None:
         """Half-close: pass the EOF on; once both ways are done, close for good."""
@@ -426,6 +458,8 @@ class Connection:
             return
         self.closed = True
         self.listener.forget(self)
+        if self.mysql is not None:
+            self.mysql.shutdown()
         for timer in self.reset_timers.values():
             timer.cancel()
         self.reset_timers.clear()
@@ -625,6 +659,7 @@ class Listener:
         self.rr = 0
         self.conns: set[Connection | PumpedConnection] = set()
         self.toxics: dict[str, Toxic] = {}
+        self.flip_timer: asyncio.TimerHandle | None = None  # next phase change of a stall toxic
         self.accepted = 0
         self.bytes_up = 0
         self.bytes_down = 0
@@ -732,9 +767,17 @@ class Listener:
             self.bytes_down += nbytes
 
     def toxics_changed(self) -> None:
+        """Re-plan live connections; a stall toxic's duty cycle re-plans them at each phase change."""
+        if self.flip_timer is not None:
+            self.flip_timer.cancel()
+            self.flip_timer = None
+        now = time.monotonic()
         for conn in list(self.conns):
             if isinstance(conn, Connection):  # fast listeners take no toxics
-                conn.refresh_toxics()
+                conn.refresh_toxics(now)
+        when = next_change(self.toxics.values(), now)
+        if when < math.inf and not self.closed:
+            self.flip_timer = self.fabric.loop.call_later(max(when - now, 0.001), self.toxics_changed)
 
     def drop(self, target_id: str) -> int:
         victims = [c for c in self.conns if c.target.id == target_id]
@@ -744,6 +787,9 @@ class Listener:
 
     def close(self) -> None:
         self.closed = True
+        if self.flip_timer is not None:
+            self.flip_timer.cancel()
+            self.flip_timer = None
         self._stop_accepting()
         for conn in list(self.conns):
             conn.reset()
@@ -1021,6 +1067,7 @@ async def serve(control: Path, exit_with_parent: bool = False) -> None:
     """Run the fabric until SIGTERM/SIGINT, a ``shutdown`` request or (optionally) parent death."""
     loop = asyncio.get_running_loop()
     fabric = Fabric(loop)
+    configure_mysql(control)  # MySQL endpoints call the emulator that owns this control socket
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, fabric.stopping.set)
     # Keep a reference to the watcher: the loop only holds tasks weakly.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -24,6 +25,11 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, float | None]] = {
     "blackhole": {},
     "reset": {"timeout_ms": 0.0},
     "bandwidth": {"rate_kbps": None},
+    # Holds (buffers, never drops) the stream for `percent`% of every `period_ms`: a link that
+    # stops passing traffic part of the time, and catches up when it passes again.
+    "stall": {"percent": 100.0, "period_ms": 1000.0},
+    # Delays `percent`% of chunks by a random time in [min_ms, max_ms] (order is kept).
+    "congestion": {"min_ms": None, "max_ms": None, "percent": 100.0},
 }
 
 # Bandwidth is paced in slices of this many seconds' worth of bytes, so a large
@@ -44,6 +50,8 @@ class Toxic:
     toxicity: float
     attributes: Mapping[str, float]
     uid: int = field(default_factory=lambda: next(_uids), compare=False)
+    # When the toxic was made (time.monotonic()): a stall's duty cycle starts here.
+    epoch: float = field(default_factory=time.monotonic, compare=False)
 
     def applies_to(self, direction: str) -> bool:
         """True if the toxic acts on ``direction`` ("upstream" or "downstream")."""
@@ -104,7 +112,43 @@ def parse_toxic(raw: object) -> Toxic:
             attributes[key] = default
         else:
             attributes[key] = _number(given[key], f"{kind}.{key}")
+    _check_relations(kind, attributes)
     return Toxic(name=name, type=kind, stream=stream, toxicity=toxicity, attributes=attributes)
+
+
+def _check_relations(kind: str, attributes: Mapping[str, float]) -> None:
+    """Rules that span one attribute's range or several attributes."""
+    if "percent" in attributes and attributes["percent"] > 100:
+        raise ValueError(f"{kind}.percent must be between 0 and 100, got {attributes['percent']:g}")
+    if kind == "stall" and attributes["period_ms"] <= 0:
+        raise ValueError(f"stall.period_ms must be greater than 0, got {attributes['period_ms']:g}")
+    if kind == "congestion" and attributes["max_ms"] < attributes["min_ms"]:
+        raise ValueError(f"congestion.max_ms ({attributes['max_ms']:g}) must not be less than "
+                         f"congestion.min_ms ({attributes['min_ms']:g})")
+
+
+def stall_phase(toxic: Toxic, now: float) -> tuple[bool, float]:
+    """Is a stall toxic holding its stream at `now`, and when does that next change?
+
+    The duty cycle starts at the toxic's epoch: held for the first `percent`% of each period,
+    passing for the rest. 0% never holds and 100% always does (the change time is then inf).
+    """
+    share = toxic.attributes["percent"] / 100.0
+    if share >= 1.0:
+        return True, math.inf
+    if share <= 0.0:
+        return False, math.inf
+    period = toxic.attributes["period_ms"] / 1000.0
+    position = (now - toxic.epoch) % period
+    held_for = share * period
+    if position < held_for:
+        return True, now + (held_for - position)
+    return False, now + (period - position)
+
+
+def next_change(toxics: Iterable[Toxic], now: float) -> float:
+    """The earliest time a stall toxic among `toxics` flips (inf if none ever does)."""
+    return min((stall_phase(t, now)[1] for t in toxics if t.type == "stall"), default=math.inf)
 
 
 @dataclass(frozen=True)
@@ -119,6 +163,10 @@ class DirectionPlan:
     latency_s: float = 0.0
     jitter_s: float = 0.0
     rate_bytes: float | None = None  # bytes per second; None = unthrottled, 0 = blocked
+    stalled: bool = False  # held: chunks wait (in order) until a plan without the stall
+    spike_share: float = 0.0  # congestion: the share of chunks delayed ...
+    spike_min_s: float = 0.0  # ... by a random time in [spike_min_s, spike_max_s]
+    spike_max_s: float = 0.0
     passthrough: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
@@ -127,8 +175,16 @@ class DirectionPlan:
             and self.latency_s == 0
             and self.jitter_s == 0
             and self.rate_bytes is None
+            and not self.stalled
+            and self.spike_share == 0
         )
         object.__setattr__(self, "passthrough", idle)
+
+    def extra_delay(self, rng: random.Random) -> float:
+        """Congestion's delay for one chunk: 0 for the chunks it spares."""
+        if self.spike_share <= 0 or (self.spike_share < 1.0 and rng.random() >= self.spike_share):
+            return 0.0
+        return rng.uniform(self.spike_min_s, self.spike_max_s)
 
 
 PASSTHROUGH = DirectionPlan()
@@ -139,16 +195,20 @@ def kbps_to_bytes(rate_kbps: float) -> float:
     return rate_kbps * 1000.0 / 8.0
 
 
-def build_plan(toxics: Iterable[Toxic], direction: str) -> DirectionPlan:
+def build_plan(toxics: Iterable[Toxic], direction: str, now: float | None = None) -> DirectionPlan:
     """Fold the toxics that apply to one connection into a plan for ``direction``.
 
     Latencies add up (as with chained Toxiproxy toxics); the slowest bandwidth
-    wins; any blackhole swallows the direction.  ``reset`` is per connection,
-    not per direction, so it does not appear here.
+    wins; any blackhole swallows the direction; a stall in its holding phase
+    (at ``now``, default the current monotonic time) holds it; of several
+    congestions the strongest share and the widest band win.  ``reset`` is per
+    connection, not per direction, so it does not appear here.
     """
-    blackhole = False
+    blackhole = stalled = False
     latency = jitter = 0.0
     rate: float | None = None
+    share = spike_min = spike_max = 0.0
+    when = time.monotonic() if now is None else now
     for toxic in toxics:
         if not toxic.applies_to(direction):
             continue
@@ -161,9 +221,16 @@ def build_plan(toxics: Iterable[Toxic], direction: str) -> DirectionPlan:
         elif toxic.type == "bandwidth":
             candidate = kbps_to_bytes(attrs["rate_kbps"])
             rate = candidate if rate is None else min(rate, candidate)
-    if not (blackhole or latency or jitter or rate is not None):
+        elif toxic.type == "stall":
+            stalled = stalled or stall_phase(toxic, when)[0]
+        elif toxic.type == "congestion" and attrs["percent"] > 0:
+            share = max(share, attrs["percent"] / 100.0)
+            spike_min = max(spike_min, attrs["min_ms"] / 1000.0)
+            spike_max = max(spike_max, attrs["max_ms"] / 1000.0)
+    if not (blackhole or latency or jitter or rate is not None or stalled or share):
         return PASSTHROUGH
-    return DirectionPlan(blackhole=blackhole, latency_s=latency, jitter_s=jitter, rate_bytes=rate)
+    return DirectionPlan(blackhole=blackhole, latency_s=latency, jitter_s=jitter, rate_bytes=rate,
+                         stalled=stalled, spike_share=share, spike_min_s=spike_min, spike_max_s=spike_max)
 
 
 class ToxicityDice:
