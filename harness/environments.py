@@ -90,6 +90,11 @@ class Environment:
         """Emulator-only controls, or None on real AWS."""
         return None
 
+    def aurora_names(self, cut: ClusterUnderTest) -> Any | None:
+        """The Aurora-style DNS names a client such as the AWS Advanced Python Wrapper needs, when
+        they do not resolve by themselves (the emulator); None where real DNS has them (AWS)."""
+        return None
+
     def describe(self) -> dict[str, str]:
         """Facts for the report's environment section."""
         return {"target": self.name}
@@ -131,6 +136,12 @@ class EmulatorEnvironment(Environment):
         from harness.emulator.controls import EmulatorControlClient
 
         return EmulatorControlClient(self.info["endpoint_url"], self.info["control_token"])
+
+    def aurora_names(self, cut: ClusterUnderTest) -> Any:
+        """The cluster's endpoints and instances under Aurora-shaped names (`harness.drivers.names`)."""
+        from harness.drivers.names import AuroraNames
+
+        return AuroraNames.of(self.rds(), cut.identifier, region=self.info["region"])
 
     def provide(self, requirement: ClusterRequirement, purpose: str) -> ClusterUnderTest:
         rds = self.rds()

@@ -28,8 +28,9 @@ from harness.measure import (ApplicationLoad, measure_all, measure_load, measure
 from harness.measure.common import NotMeasured
 from harness.measure.fault_window import (LagDuringFault, fault_window, longest_write_gap, measure_commit_latency,
                                           measure_lag_during_fault)
-from harness.probes import (ProbeSet, ProbeSettings, ReadProbe, SurfaceProbe, Target, TopologyProbe, WriteProbe,
-                             record_ledger)
+from harness.drivers import DRIVER_TITLES, PLAIN
+from harness.probes import (ProbeSet, ProbeSettings, ReadProbe, SurfaceProbe, Target, TopologyProbe,
+                            WrapperWriteProbe, WriteProbe, record_ledger)
 from harness.targets import Target as DocumentedTarget
 from harness.targets import load_targets
 from harness.aurora import promotion_rank
@@ -138,6 +139,60 @@ class GameDay:
         # parsing); a short switch interval keeps its blind spots after a failure to ~ms.
         sys.setswitchinterval(PROBE_SWITCH_INTERVAL_S)
         self.probes = ProbeSet(probes).start()
+
+    @property
+    def wrapper_run_id(self) -> str:
+        """The ledger run id of the AWS Advanced Python Wrapper's write probe."""
+        return f"{self.run_id}-wrapper"
+
+    def start_wrapper_probe(self) -> None:
+        """A second write probe, through the AWS Advanced Python Wrapper (failover plugin).
+
+        It runs in a child process; on the emulator, inside a private mount namespace whose
+        /etc/hosts holds the cluster's Aurora-style names (nothing on the machine changes). Waits
+        until its first write is acknowledged, so the steady state includes both drivers.
+        """
+        from harness.drivers import aws_wrapper
+        from harness.drivers.names import namespace_command, namespace_problem
+
+        if self.dry_run:
+            self.plan(f"start a write probe through the AWS Advanced Python Wrapper on {self.cluster.identifier}")
+            return
+        if self.probes is None:
+            raise ScenarioError("the wrapper's write probe joins the others: start them first with "
+                                "'the probes are watching the cluster'")
+        if any(isinstance(p, WrapperWriteProbe) for p in self.probes.probes):
+            return
+        cut = self.cluster
+        host, port = cut.endpoint()
+        names = self.environment.aurora_names(cut)
+        directory = self.directory / "aws-wrapper"
+        directory.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "harness.drivers.aws_wrapper"]
+        pattern = None
+        if names is not None:
+            problem = namespace_problem()
+            if problem:
+                raise ScenarioError(f"the AWS Advanced Python Wrapper needs the cluster's names in a private "
+                                    f"/etc/hosts here: {problem}")
+            hosts = names.write_hosts_file(directory / "hosts")
+            command = namespace_command(hosts, command)
+            host, pattern = names.cluster_endpoint, names.instance_pattern
+        settings = aws_wrapper.probe_settings(
+            engine=cut.dialect.engine, host=host, port=port, user=cut.credentials.user,
+            password=cut.credentials.password, database=cut.credentials.database, run_id=self.wrapper_run_id,
+            connect_timeout=self.settings.connect_timeout, statement_timeout=self.settings.statement_timeout,
+            retry_pause=self.settings.retry_pause, write_pause=self.settings.write_pause, instance_pattern=pattern,
+            cluster_id=f"{cut.identifier}-gameday")
+        probe = WrapperWriteProbe(self.timeline, self.settings, command, settings, self.wrapper_run_id, directory,
+                                  cwd=Path(__file__).resolve().parents[1])
+        self.probes.probes.append(probe)  # before it starts: stop() reaps it even if the start fails
+        probe.start()
+        self.timeline.record("note", text=f"aws-wrapper write probe on {host}:{port} (run id {self.wrapper_run_id})")
+        probe.ready.wait(aws_wrapper.STARTUP_TIMEOUT_S)
+        if probe.acknowledged == 0:
+            why = probe.failure or f"no write acknowledged within {aws_wrapper.STARTUP_TIMEOUT_S:g} s"
+            raise ScenarioError(f"the write probe through the AWS Advanced Python Wrapper did not start: {why}")
 
     def start_load(self, spec: LoadSpec, distribution: Distribution) -> None:
         """Locust users through the cluster and reader endpoints, their history joining the timeline."""
@@ -253,10 +308,10 @@ class GameDay:
             return
         cut = self.cluster
         cut.cluster.wait_settled(timeout=timeout)
-        probe = self.probes.write_probe if self.probes else None
-        if probe is not None:
+        for probe in self.probes.write_probes if self.probes else []:
             target = probe.acknowledged + acknowledged_after
-            cut.cluster.wait_until(lambda: probe.acknowledged >= target, timeout, "writes resuming")
+            cut.cluster.wait_until(lambda: probe.acknowledged >= target, timeout,  # noqa: B023 - called here
+                                   f"writes resuming ({probe.driver})")
 
     # --- Then ---------------------------------------------------------------------------------------
     def finish_observation(self, recovery_seconds: float = 2.0) -> None:
@@ -271,8 +326,9 @@ class GameDay:
             self.probes.stop()
             cut = self.cluster
             host, port = cut.endpoint()
-            record_ledger(self.timeline, cut.dialect, Target("cluster-endpoint", host, port), cut.credentials,
-                          self.run_id)
+            for probe in self.probes.write_probes:
+                record_ledger(self.timeline, cut.dialect, Target("cluster-endpoint", host, port), cut.credentials,
+                              probe.run_id, driver=probe.driver)
 
     def measurements(self) -> dict[str, Any]:
         if self._measurements is None:
@@ -315,10 +371,17 @@ class GameDay:
         faults = [r for r in records if r["kind"] == "fault"]
         return [r for r in records if r["kind"] != "fault" or r is faults[-1]] if faults else records
 
+    def drivers(self) -> list[str]:
+        """The drivers whose write probes ran, the plain driver first."""
+        return [probe.driver for probe in self.probes.write_probes] if self.probes else []
+
     @after_the_fault
-    def judge_recovery(self, check: str, limit: float, target: DocumentedTarget | None = None) -> Verdict:
+    def judge_recovery(self, check: str, limit: float, target: DocumentedTarget | None = None,
+                       driver: str = PLAIN) -> Verdict:
         self.finish_observation()
-        result = measure_rto(self._records_since_last_fault())
+        if driver not in self.drivers():
+            raise ScenarioError(f"no write probe ran through the {DRIVER_TITLES[driver]} in this scenario")
+        result = measure_rto(self._records_since_last_fault(), driver=driver)
         value = None if isinstance(result, NotMeasured) else result.rto_s
         reason = result.reason if isinstance(result, NotMeasured) else (
             None if result.recovered else "writes did not recover before the observation ended")
@@ -336,10 +399,35 @@ class GameDay:
 
     @after_the_fault
     def judge_data_loss(self, target: DocumentedTarget) -> Verdict:
+        """One verdict per driver that wrote (the plain driver's check keeps its name)."""
         measurements = self.measurements()
         value = metric_value(measurements, "lost_count")
-        return self._add(judge_target(target, value, check="data loss (RPO)",
-                                      reason=measurements["data_loss"].get("reason")))
+        verdict = self._add(judge_target(target, value, check="data loss (RPO)",
+                                         reason=measurements["data_loss"].get("reason")))
+        for driver in self.drivers():
+            if driver == PLAIN:
+                continue
+            loss = measurements.get("by_driver", {}).get("drivers", {}).get(driver, {}).get("data_loss", {})
+            self._add(judge_target(target, loss.get("lost_count"), check=f"data loss (RPO), {DRIVER_TITLES[driver]}",
+                                   reason=loss.get("reason")))
+        return verdict
+
+    @after_the_fault
+    def judge_driver_comparison(self) -> Verdict:
+        """Every driver's RTO was measured, and the verdict says how they compare."""
+        measurements = self.measurements()
+        by_driver = measurements.get("by_driver", {}).get("drivers", {})
+        drivers = self.drivers()
+        if len(drivers) < 2:
+            raise ScenarioError("comparing drivers needs a write probe through the AWS Advanced Python Wrapper too")
+        parts, holds = [], True
+        for driver in drivers:
+            rto = by_driver.get(driver, {}).get("rto", {})
+            value = rto.get("rto_s")
+            holds = holds and value is not None
+            seen = "not measured" if value is None else f"{value:.3f} s (outage {rto.get('outage_s'):.3f} s)"
+            parts.append(f"{DRIVER_TITLES[driver]}: RTO {seen}")
+        return self._add(judge_fact("RTO by driver", holds, "; ".join(parts)))
 
     @after_the_fault
     def judge_lag_after_recovery(self, target: DocumentedTarget) -> Verdict:
@@ -536,7 +624,8 @@ class GameDay:
             with cut.dialect.connect(*cut.endpoint(), cut.credentials, connect_timeout=5,
                                      statement_timeout=60) as conn:
                 if self.probes is not None:
-                    cut.dialect.delete_ledger_rows(conn, self.run_id)
+                    for probe in self.probes.write_probes:
+                        cut.dialect.delete_ledger_rows(conn, probe.run_id)
                 if self.loads:
                     workload_dialect_for(cut.dialect.engine).delete_orders(conn, self.run_id)
         except Exception:

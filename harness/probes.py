@@ -2,6 +2,9 @@
 
 - the write probe appends to the ledger through the cluster endpoint, as fast as it can,
   recording every attempt with its outcome (acknowledged / failed / unknown);
+- optionally a second write probe does the same through the AWS Advanced Python Wrapper, in a
+  child process (`harness.drivers.aws_wrapper`) whose attempts are recorded here with
+  `driver: aws-wrapper` and its own run id (`<run id>-wrapper`), so each is judged on its own;
 - a read probe per reader (and one on the reader endpoint) reads the highest ledger seq it
   can see, which is how visibility lag is measured;
 - the topology probe polls the RDS API for the cluster's status, writer and events;
@@ -15,15 +18,21 @@ the checkers in `harness.measure` do that afterwards from the timeline.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
+import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from harness.cluster import AuroraCluster
 from harness.dialects.base import Credentials, Dialect, Outcome
+from harness.drivers import AWS_WRAPPER, PLAIN
 from harness.timeline import Timeline, to_ranges
 
 log = logging.getLogger("harness.probes")
@@ -58,12 +67,21 @@ class Probe(threading.Thread):
         self.halt = threading.Event()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self.halt.set()
+        self.request_stop()
         self.join(timeout)
+        self.reap()
+
+    def request_stop(self) -> None:
+        self.halt.set()
+
+    def reap(self) -> None:
+        """After the join: end whatever the probe started (a child process)."""
 
 
 class WriteProbe(Probe):
     """Small INSERTs through the cluster endpoint; every attempt recorded with its outcome."""
+
+    driver = PLAIN
 
     def __init__(self, timeline: Timeline, settings: ProbeSettings, dialect: Dialect, target: Target,
                  credentials: Credentials, run_id: str):
@@ -87,16 +105,111 @@ class WriteProbe(Probe):
             except Exception as error:  # any failure is an observation, never a crash of the probe
                 outcome = self.dialect.classify(error, sent)
                 self.timeline.record("write", seq=seq, start=start, end=time.monotonic(), outcome=outcome.value,
-                                     endpoint=self.target.name, error=self.dialect.describe_error(error))
+                                     endpoint=self.target.name, driver=self.driver,
+                                     error=self.dialect.describe_error(error))
                 conn = _close(conn)
                 self.halt.wait(self.settings.retry_pause)
                 continue
             self.acknowledged += 1
             self.timeline.record("write", seq=seq, start=start, end=time.monotonic(),
-                                 outcome=Outcome.ACKNOWLEDGED.value, endpoint=self.target.name, server=server)
+                                 outcome=Outcome.ACKNOWLEDGED.value, endpoint=self.target.name, driver=self.driver,
+                                 server=server)
             if self.settings.write_pause:
                 self.halt.wait(self.settings.write_pause)
         _close(conn)
+
+
+class WrapperWriteProbe(Probe):
+    """The write probe through the AWS Advanced Python Wrapper: a child process reporting JSON lines.
+
+    `command` runs `python -m harness.drivers.aws_wrapper` (on the emulator inside a private
+    mount namespace with the cluster's names in /etc/hosts); `settings` go to its stdin. Each
+    attempt it reports becomes a `write` record with `driver: aws-wrapper`. Stopping writes a
+    line to its stdin; a child that has not exited by the join is killed with its process group.
+    """
+
+    driver = AWS_WRAPPER
+
+    def __init__(self, timeline: Timeline, settings: ProbeSettings, command: list[str], child_settings: dict[str, Any],
+                 run_id: str, directory: Path, cwd: Path, env: dict[str, str] | None = None):
+        super().__init__("write-aws-wrapper", timeline, settings)
+        self.command, self.child_settings, self.run_id = command, child_settings, run_id
+        self.directory, self.cwd, self.env = directory, cwd, env
+        self.acknowledged = 0
+        self.ready = threading.Event()  # the child reported its first acknowledged write (or ended)
+        self.failure: str | None = None  # why the child ended early, if it did
+        self.process: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stderr_path = self.directory / "stderr.txt"
+        try:
+            with self._lock:
+                if self.halt.is_set():
+                    return
+                with stderr_path.open("w") as stderr:
+                    self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                    stderr=stderr, text=True, cwd=self.cwd, env=self.env,
+                                                    start_new_session=True)
+                assert self.process.stdin is not None and self.process.stdout is not None
+                self.process.stdin.write(json.dumps(self.child_settings) + "\n")
+                self.process.stdin.flush()
+            for line in self.process.stdout:
+                self._observe(line)
+            code = self.process.wait()
+            if code != 0 and not self.halt.is_set():
+                self.failure = self.failure or f"the wrapper probe exited with {code}: {_tail(stderr_path)}"
+            if self.failure:
+                self.timeline.record("note", text=f"aws-wrapper write probe: {self.failure}")
+        except Exception as error:  # the probe's failure is a fact for the timeline, never a crash
+            self.failure = f"{type(error).__name__}: {error}"
+            self.timeline.record("note", text=f"aws-wrapper write probe: {self.failure}")
+        finally:
+            self.ready.set()
+
+    def _observe(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.timeline.record("note", text=f"aws-wrapper write probe said: {line.strip()[:200]}")
+            return
+        kind = event.pop("event", None)
+        if kind == "write":
+            self.timeline.record("write", endpoint="cluster-endpoint", driver=self.driver, **event)
+            if event["outcome"] == Outcome.ACKNOWLEDGED.value:
+                self.acknowledged += 1
+                self.ready.set()
+        elif kind == "crashed":
+            self.failure = f"crashed: {event.get('type')}: {event.get('message')}"
+            log.error("the aws-wrapper write probe crashed: %s", event.get("traceback"))
+        elif kind == "note":
+            self.timeline.record("note", text=f"aws-wrapper write probe: {event.get('text')}")
+
+    def request_stop(self) -> None:
+        self.halt.set()
+        with self._lock:
+            process = self.process
+        if process is not None and process.stdin is not None:
+            try:
+                process.stdin.write("stop\n")
+                process.stdin.close()
+            except (OSError, ValueError):
+                pass
+
+    def reap(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(30)
+        self.join(5)
 
 
 class ReadProbe(Probe):
@@ -213,6 +326,11 @@ class ProbeSet:
     def write_probe(self) -> WriteProbe | None:
         return next((p for p in self.probes if isinstance(p, WriteProbe)), None)
 
+    @property
+    def write_probes(self) -> list[WriteProbe | WrapperWriteProbe]:
+        """Every write probe, one per driver."""
+        return [p for p in self.probes if isinstance(p, WriteProbe | WrapperWriteProbe)]
+
     def start(self) -> ProbeSet:
         for probe in self.probes:
             probe.start()
@@ -220,13 +338,15 @@ class ProbeSet:
 
     def stop(self) -> None:
         for probe in self.probes:
-            probe.halt.set()
+            probe.request_stop()
         for probe in self.probes:
             probe.join(15)
+        for probe in self.probes:
+            probe.reap()
 
 
 def record_ledger(timeline: Timeline, dialect: Dialect, target: Target, credentials: Credentials,
-                  run_id: str) -> dict[int, int]:
+                  run_id: str, driver: str = PLAIN) -> dict[int, int]:
     """The final read after recovery: which seqs the writer holds, and any duplicates."""
     conn = dialect.connect(target.host, target.port, credentials, connect_timeout=5, statement_timeout=60,
                            application_name="gameday-ledger-check")
@@ -236,8 +356,15 @@ def record_ledger(timeline: Timeline, dialect: Dialect, target: Target, credenti
     finally:
         conn.close()
     timeline.record("ledger", ranges=to_ranges(counts), duplicates={str(s): c for s, c in counts.items() if c > 1},
-                    rows=sum(counts.values()), server=server)
+                    rows=sum(counts.values()), server=server, run_id=run_id, driver=driver)
     return counts
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:]) or "(no output)"
+    except OSError:
+        return "(no output)"
 
 
 def _close(conn: Any) -> None:

@@ -31,6 +31,11 @@ def probes_running(game_day: GameDay) -> None:
     game_day.start_probes()
 
 
+@given("a write probe also runs through the AWS Advanced Python Wrapper")
+def wrapper_probe_running(game_day: GameDay) -> None:
+    game_day.start_wrapper_probe()
+
+
 @given(parsers.parse("a steady state of {seconds:d} seconds"))
 def steady_state(game_day: GameDay, seconds: int) -> None:
     game_day.hold("steady-state", seconds)

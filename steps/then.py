@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then
 
+from harness.drivers import AWS_WRAPPER
 from harness.gameday import GameDay, ScenarioError
 from steps.words import reader_at
 
@@ -40,6 +41,16 @@ def writes_back_documented(game_day: GameDay) -> None:
 @then(parsers.parse("writes are back within {seconds:d} seconds"))
 def writes_back_within(game_day: GameDay, seconds: int) -> None:
     game_day.judge_recovery("writes back (RTO)", float(seconds))
+
+
+@then(parsers.parse("the AWS Advanced Python Wrapper saw writes back within {seconds:d} seconds"))
+def wrapper_writes_back_within(game_day: GameDay, seconds: int) -> None:
+    game_day.judge_recovery("writes back (RTO), AWS Advanced Python Wrapper", float(seconds), driver=AWS_WRAPPER)
+
+
+@then("the report compares the RTO each driver saw")
+def rto_by_driver(game_day: GameDay) -> None:
+    game_day.judge_driver_comparison()
 
 
 @then("writes are not interrupted")

@@ -7,6 +7,10 @@ in a report can be recomputed from the raw timeline. Each checker returns a froz
 Metric names are unique across checkers (`rto_s`, `outage_s`, `lost_count`, `rpo_s`,
 `availability`, `lag_p99_s`...), so a target's `metric` names exactly one measured value;
 `metric_value` finds it in `measure_all`'s output.
+
+`rto` and `data_loss` (and every checker of the write stream) judge the plain driver's write
+probe. When another driver's write probe ran too (`harness.drivers`), `by_driver` holds the
+RTO and data loss of each driver, so the report can compare them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.measure.availability import ReadAvailability, measure_read_availability
-from harness.measure.common import NotMeasured
+from harness.measure.common import PLAIN, NotMeasured, drivers_in
 from harness.measure.data_loss import DataLoss, measure_data_loss
 from harness.measure.lag import VisibilityLag, measure_visibility_lag
 from harness.measure.load import ApplicationLoad, measure_load
@@ -32,6 +36,7 @@ __all__ = [
     "VisibilityLag",
     "WriterRecovery",
     "measure_all",
+    "measure_by_driver",
     "measure_data_loss",
     "measure_load",
     "measure_read_availability",
@@ -65,7 +70,7 @@ HIGHER_IS_BETTER = frozenset({"availability"})
 
 def measure_all(records: list[Record]) -> dict[str, Any]:
     """Every checker's result as plain data (JSON-ready), each marked `measured` true or false."""
-    return {
+    measured = {
         "rto": _entry(measure_rto(records)),
         "data_loss": _entry(measure_data_loss(records)),
         "read_availability": _per_probe(measure_read_availability(records)),
@@ -73,6 +78,21 @@ def measure_all(records: list[Record]) -> dict[str, Any]:
         "load": _per_probe(measure_load(records), key="loads"),
         "topology_views": _entry(measure_topology_views(records)),
     }
+    if any(driver != PLAIN for driver in drivers_in(records)):
+        measured["by_driver"] = measure_by_driver(records)
+    return measured
+
+
+def measure_by_driver(records: list[Record]) -> dict[str, Any]:
+    """{"measured": True, "drivers": {driver: {"rto": ..., "data_loss": ...}}} for every driver
+    whose write probe ran, the plain driver first (`measure_all` adds it when a driver other
+    than the plain one wrote)."""
+    drivers = drivers_in(records)
+    if not drivers:
+        return NotMeasured("no write record: no write probe ran").as_dict()
+    return {"measured": True, "drivers": {driver: {"rto": _entry(measure_rto(records, driver)),
+                                                   "data_loss": _entry(measure_data_loss(records, driver))}
+                                          for driver in drivers}}
 
 
 def metric_value(

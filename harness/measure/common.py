@@ -1,4 +1,9 @@
-"""What checkers share: the fault instant, "not measured", attempts by probe, error summaries."""
+"""What checkers share: the fault instant, "not measured", attempts by probe and driver, error summaries.
+
+Write probes run through a driver (`harness.drivers`): every `write` and `ledger` record names
+it in `driver`, and records without one (timelines from before drivers) are the plain driver's.
+Checkers of the write stream judge one driver, the plain one unless told otherwise.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,27 @@ from typing import Any
 from harness.timeline import Record, of_kind
 
 ERROR_WIDTH = 200
+PLAIN = "plain"  # harness.drivers.PLAIN, repeated so checkers import nothing but the timeline
+
+
+def driver_of(record: Record) -> str:
+    return str(record.get("driver") or PLAIN)
+
+
+def writes_of(records: Iterable[Record], driver: str = PLAIN) -> list[Record]:
+    """The write attempts of one driver's write probe."""
+    return [w for w in of_kind(records, "write") if driver_of(w) == driver]
+
+
+def ledgers_of(records: Iterable[Record], driver: str = PLAIN) -> list[Record]:
+    """The final ledger reads of one driver's run id."""
+    return [r for r in of_kind(records, "ledger") if driver_of(r) == driver]
+
+
+def drivers_in(records: Iterable[Record]) -> list[str]:
+    """The drivers that wrote, the plain driver first, then by name."""
+    found = {driver_of(w) for w in of_kind(records, "write")}
+    return sorted(found, key=lambda d: (d != PLAIN, d))
 
 
 @dataclass(frozen=True)
@@ -39,10 +65,10 @@ def first_fault(records: Iterable[Record]) -> Fault | None:
     return Fault(name=str(first.get("name", "")), start=float(first["start"]))
 
 
-def ack_times(records: Iterable[Record]) -> dict[int, float]:
+def ack_times(records: Iterable[Record], driver: str = PLAIN) -> dict[int, float]:
     """seq → when COMMIT first returned for it (the `end` of its earliest acknowledged attempt)."""
     acked: dict[int, float] = {}
-    for write in of_kind(records, "write"):
+    for write in writes_of(records, driver):
         if write["outcome"] == "acknowledged":
             seq = int(write["seq"])
             acked[seq] = min(write["end"], acked.get(seq, write["end"]))

@@ -1,5 +1,7 @@
 """Data loss (RPO): acknowledged writes the recovered cluster no longer holds.
 
+Per driver: each write probe has its own run id and final ledger read (`driver` on both).
+
 Judged against the last `ledger` record (the final read after recovery). A seq's outcome is its
 best attempt (acknowledged > unknown > failed), so a retried seq is judged by its success.
 
@@ -26,8 +28,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.measure.common import Fault, NotMeasured, ack_times, clean, first_fault
-from harness.timeline import Record, from_ranges, of_kind
+from harness.measure.common import (
+    PLAIN,
+    Fault,
+    NotMeasured,
+    ack_times,
+    clean,
+    first_fault,
+    ledgers_of,
+    writes_of,
+)
+from harness.timeline import Record, from_ranges
 
 LOST_SHOWN = 1000
 _RANK = {"failed": 0, "unknown": 1, "acknowledged": 2}
@@ -59,21 +70,21 @@ class DataLoss:
         }
 
 
-def measure_data_loss(records: list[Record]) -> DataLoss | NotMeasured:
-    """Every write attempt of the timeline against its last `ledger` record."""
-    ledgers = list(of_kind(records, "ledger"))
+def measure_data_loss(records: list[Record], driver: str = PLAIN) -> DataLoss | NotMeasured:
+    """Every write attempt of `driver`'s write probe against the last `ledger` record of its run id."""
+    ledgers = ledgers_of(records, driver)
     if not ledgers:
         return NotMeasured("no ledger record: the final read after recovery did not run")
     ledger = ledgers[-1]
     present = from_ranges(ledger["ranges"])
 
     outcome: dict[int, str] = {}
-    for write in of_kind(records, "write"):
+    for write in writes_of(records, driver):
         seq = int(write["seq"])
         best = outcome.get(seq)
         if best is None or _RANK[write["outcome"]] > _RANK[best]:
             outcome[seq] = write["outcome"]
-    acked_at = ack_times(records)
+    acked_at = ack_times(records, driver)
 
     lost = sorted(seq for seq in acked_at if seq not in present)
     unknown = [seq for seq, o in outcome.items() if o == "unknown"]

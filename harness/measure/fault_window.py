@@ -20,7 +20,13 @@ from bisect import bisect_left
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.measure.common import NotMeasured, ack_times, clean, reads_by_probe
+from harness.measure.common import (
+    NotMeasured,
+    ack_times,
+    clean,
+    reads_by_probe,
+    writes_of,
+)
 from harness.measure.lag import _FirstReaching, nearest_rank
 from harness.timeline import Record, of_kind
 
@@ -67,7 +73,7 @@ def measure_commit_latency(records: list[Record]) -> CommitLatency | NotMeasured
         return window
     fault_start = min(f["start"] for f in of_kind(records, "fault"))
     before, during, after = [], [], []
-    for write in of_kind(records, "write"):
+    for write in writes_of(records):
         if write["outcome"] != "acknowledged":
             continue
         latency = (write["end"] - write["start"]) * 1000
@@ -94,7 +100,7 @@ def longest_write_gap(records: list[Record]) -> float | NotMeasured:
     window = fault_window(records)
     if isinstance(window, NotMeasured):
         return window
-    acks = sorted(w["end"] for w in of_kind(records, "write") if w["outcome"] == "acknowledged")
+    acks = sorted(w["end"] for w in writes_of(records) if w["outcome"] == "acknowledged")
     gaps = [b - a for a, b in zip(acks, acks[1:]) if b > window.start and a < window.end]
     if not gaps:
         return NotMeasured("no two acknowledged writes around the fault's window")

@@ -1,5 +1,8 @@
 """RTO: how long after the fault the application could write again (write probe, cluster endpoint).
 
+Per driver (`driver`, the plain driver's write probe by default): each write probe is its own
+application, so its RTO is computed from its own attempts only.
+
 Counted from F, the `start` of the first fault, over the write attempts that ended after F, in
 completion order:
 
@@ -29,13 +32,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.measure.common import (
+    PLAIN,
     NotMeasured,
     clean,
     ended_after,
     first_fault,
     summarize_errors,
+    writes_of,
 )
-from harness.timeline import Record, of_kind
+from harness.timeline import Record
 
 
 @dataclass(frozen=True)
@@ -66,14 +71,15 @@ class WriterRecovery:
         }
 
 
-def measure_rto(records: list[Record]) -> WriterRecovery | NotMeasured:
-    """The writer's recovery from the first fault, as the write probe saw it."""
+def measure_rto(records: list[Record], driver: str = PLAIN) -> WriterRecovery | NotMeasured:
+    """The writer's recovery from the first fault, as the write probe of `driver` saw it."""
     fault = first_fault(records)
     if fault is None:
         return NotMeasured("no fault record: nothing to recover from")
-    writes = list(of_kind(records, "write"))
+    writes = writes_of(records, driver)
     if not writes:
-        return NotMeasured("no write record: the write probe did not run")
+        return NotMeasured("no write record: the write probe did not run" if driver == PLAIN
+                           else f"no write record of the {driver} write probe: it did not run")
 
     after = ended_after(writes, fault.start)
     if not after:

@@ -211,8 +211,39 @@ def verdict_table_html(scenario: str, document: Mapping[str, Any]) -> str:
         + "<table><thead><tr><th>Check</th><th>Measured</th><th>Limit</th><th>Status</th><th>Source</th>"
         f"<th>Explanation</th></tr></thead><tbody>{rows}</tbody></table>"
         + topology_views_html(document.get("measurements", {}).get("topology_views", {}))
+        + rto_by_driver_html(document.get("measurements", {}).get("by_driver", {}).get("drivers", {}))
         + "</body></html>\n"
     )
+
+
+DRIVER_NAMES = {"plain": "Plain driver", "aws-wrapper": "AWS Advanced Python Wrapper (failover plugin)"}
+
+
+def rto_by_driver_html(by_driver: Mapping[str, Any]) -> str:
+    """The RTO, outage and data loss each driver's write probe saw; only when more than one ran."""
+    if len(by_driver) < 2:
+        return ""
+
+    def seconds(entry: Mapping[str, Any], key: str) -> str:
+        if not entry.get("measured"):
+            return f"not measured ({entry.get('reason', '')})"
+        value = entry.get(key)
+        return "not recovered" if value is None else f"{value:.3f} s"
+
+    def lost(entry: Mapping[str, Any]) -> str:
+        if not entry.get("measured"):
+            return "not measured"
+        return f"{entry.get('lost_count')} of {entry.get('acknowledged')} acknowledged"
+
+    rows = "".join(
+        f"<tr><td>{escape(DRIVER_NAMES.get(driver, driver))}</td><td>{escape(seconds(r.get('rto', {}), 'rto_s'))}</td>"
+        f"<td>{escape(seconds(r.get('rto', {}), 'outage_s'))}</td>"
+        f"<td>{r.get('rto', {}).get('failed_attempts', 0)} failed, {r.get('rto', {}).get('unknown_attempts', 0)} "
+        f"unknown</td><td>{escape(lost(r.get('data_loss', {})))}</td></tr>"
+        for driver, r in by_driver.items()
+    )
+    return ("<h4>RTO by driver</h4><table><thead><tr><th>Driver</th><th>RTO</th><th>Outage</th>"
+            f"<th>Missed attempts</th><th>Writes lost</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def topology_views_html(views: Mapping[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 An application on the wrapper (`wrapper_client.py`, psycopg for Aurora PostgreSQL, PyMySQL
 for Aurora MySQL, plugin "failover") runs in a child process whose /etc/hosts gives the
-cluster Aurora-style names (`hosts_namespace`). The wrapper must:
+cluster Aurora-style names (`harness.drivers.names`). The wrapper must:
 
 * recognise Aurora from SQL alone (connected by address, not by an Aurora-looking name) and
   read the topology: every instance under its pattern-built name, the writer as writer;
@@ -38,7 +38,8 @@ import psycopg
 import pymysql
 import pytest
 
-from tests.emulator.hosts_namespace import (
+from harness.drivers.aws_wrapper import WRAPPER_PROPERTIES
+from harness.drivers.names import (
     AuroraNames,
     namespace_command,
     namespace_problem,
@@ -68,19 +69,7 @@ REPLICA_STATUS = {
 STARTUP_S = 180.0  # interpreter start, imports, the wrapper's first connections, on 2 busy cores
 FAILOVER_BOUND_S = 90.0  # FailoverDBCluster -> a query answered by the new writer
 CLIENT_DEADLINE_S = 300.0  # the child gives up by itself after this
-
-# Timeouts of the wrapper and the driver: short enough to finish within the bounds above,
-# long enough for a loaded machine. A failover plugin alone (see PLUGINS): no host_monitoring
-# (EFM), which only matters for silent network failures, and no connection tracker.
-WRAPPER_PROPERTIES = {
-    "connect_timeout": 10,
-    "failover_timeout_sec": 60,
-    "failover_cluster_topology_refresh_rate_sec": 0.5,
-    "failover_writer_reconnect_interval_sec": 0.5,
-    "failover_reader_connect_timeout_sec": 10,
-    "topology_refresh_ms": 2000,
-    "auxiliary_query_timeout_sec": 10,
-}
+# The wrapper's properties (failover plugin alone) are the game day's: harness.drivers.aws_wrapper.
 
 
 def create_cluster(rds: Any, engine: str, name: str, tiers: list[int]) -> Cluster:

@@ -1,6 +1,6 @@
 """An application on the AWS Advanced Python Wrapper, run as a child process by test_aws_wrapper.
 
-Run inside the private /etc/hosts of `hosts_namespace`, so the cluster's Aurora-style names
+Run inside the private /etc/hosts of `harness.drivers.names`, so the cluster's Aurora-style names
 resolve. Reads its settings as JSON from argv[1]; writes one JSON event per line to stdout,
 and reads commands, one per line, from stdin:
 
@@ -92,7 +92,7 @@ class Client:
         if self.mysql:
             import pymysql
 
-            from tests.emulator import wrapper_pymysql
+            from harness.drivers import wrapper_pymysql
 
             wrapper_pymysql.install(settings["wrapper"])
             self.target = pymysql.connect

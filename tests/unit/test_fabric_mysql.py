@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
-from harness.emulator.fabric.mysql import (
+from harness.emulator.fabric.controller import Controller
+from harness.emulator.fabric.mysql_protocol import (
     CLIENT_PROTOCOL_41,
     CLIENT_SSL,
     COM_QUERY,
     MAX_PACKET,
-    Controller,
-    MySqlSession,
+)
+from harness.emulator.fabric.mysql_quorum import node_acknowledges, quorum_wait
+from harness.emulator.fabric.mysql_session import MySqlSession
+from harness.emulator.fabric.mysql_settings import parse_rewrite
+from harness.emulator.fabric.mysql_surface import (
     QueryRewriter,
-    node_acknowledges,
-    parse_rewrite,
-    quorum_wait,
     replica_host_status_sql,
     show_variables,
     substitute_replica_host_status,

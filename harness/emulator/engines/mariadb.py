@@ -15,7 +15,7 @@ from the writer with mariadb-backup: GTID replication cannot rewind.
 The cluster volume's six storage nodes are virtual here: fabric listeners (`storage:sn_a1` ...
 `storage:sn_c2`, the names Aurora PostgreSQL's real nodes have) that carry no bytes but take
 toxics. The fabric's MySQL endpoints hold the writer's commits while fewer than 4 of them take
-writes and delay them by the 4th-fastest one's acknowledgement (see `fabric/mysql.py`), so the
+writes and delay them by the 4th-fastest one's acknowledgement (see `fabric/mysql_quorum.py`), so the
 engine-neutral disk-failure and disk-congestion faults act on MariaDB through the same links
 as on PostgreSQL. They are not processes: `storage_status()` stays empty and they cannot be
 stopped or lost with an AZ.

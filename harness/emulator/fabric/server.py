@@ -81,7 +81,7 @@ class Target:
     host: str | None = None
     port: int | None = None
     unix: str | None = None
-    # MySQL: system variable -> this instance's value, and the instance's Aurora settings (mysql.py)
+    # MySQL: system variable -> this instance's value, and the instance's Aurora settings (mysql_settings.py)
     rewrite: tuple[tuple[str, str], ...] = ()
 
 
@@ -396,7 +396,7 @@ class Connection:
                 delay = toxic.attributes["timeout_ms"] / 1000.0
                 self.reset_timers[uid] = self.loop.call_later(delay, self.reset)
 
-    # -- what a MySQL session asks of its connection (mysql.SessionIO)
+    # -- what a MySQL session asks of its connection (mysql_session.SessionIO)
     def to_server(self, data: bytes) -> None:
         self.up.forward(data)
 

@@ -1,5 +1,7 @@
 """Aurora-style DNS names for an emulated cluster, resolvable only inside one child process.
 
+(Used by the game day's AWS Advanced Python Wrapper probe and by tests/emulator/test_aws_wrapper.py.)
+
 The emulator gives every endpoint its own loopback address on the cluster's port, but no DNS
 names. Aurora-aware clients (the AWS Advanced Python Wrapper, the JDBC wrapper, ...) need
 names: they recognise an Aurora cluster by its endpoint's shape

@@ -1,0 +1,28 @@
+Feature: Drivers
+  The same failover, seen by two applications at once: one on the plain driver (psycopg or
+  PyMySQL, reconnecting by itself) and one on the AWS Advanced Python Wrapper with its failover
+  plugin. Each writes its own rows to the ledger, so each is judged on its own, and the report
+  compares the RTO each one saw.
+
+  Background:
+    Given an <engine> cluster with a writer and 2 readers
+    And the probes are watching the cluster
+    And a write probe also runs through the AWS Advanced Python Wrapper
+    And a steady state of 3 seconds
+
+  Scenario Outline: The plain driver and the AWS Advanced Python Wrapper through a failover on <engine>
+    When the cluster fails over
+    Then writes are back within the documented failover time
+    And the AWS Advanced Python Wrapper saw writes back within 60 seconds
+    And no acknowledged write is lost
+    And the report compares the RTO each driver saw
+
+    @aurora-postgresql
+    Examples: Aurora PostgreSQL
+      | engine            |
+      | Aurora PostgreSQL |
+
+    @aurora-mysql
+    Examples: Aurora MySQL
+      | engine       |
+      | Aurora MySQL |
