@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import pymysql
 
 from harness.emulator.addresses import STORAGE_LINKS
-from harness.emulator.engines.base import EngineCluster, EngineInstance
+from harness.emulator.engines.base import EngineCluster, EngineInstance, evict_page_cache
 from harness.emulator.fault_injection import ReaderPosition, ReplicationSnapshot
 from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
 
@@ -532,18 +532,7 @@ class MariaDbCluster(EngineCluster):
         """A node crash deletes the cache: no buffer pool dump to warm up from, data files evicted
         from the OS page cache (no-op on tmpfs, where the emulator's data usually lives)."""
         (instance.data_dir / "ib_buffer_pool").unlink(missing_ok=True)
-        for root, _, files in os.walk(instance.data_dir):
-            for name in files:
-                try:
-                    fd = os.open(os.path.join(root, name), os.O_RDONLY)
-                except OSError:
-                    continue
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                except OSError:
-                    pass
-                finally:
-                    os.close(fd)
+        evict_page_cache(instance.data_dir)
 
     # --- the binlog archive (continuous backup) --------------------------------------------------------
     def _start_archive(self, writer: EngineInstance) -> None:

@@ -33,7 +33,7 @@ from harness.emulator.engines.postgres_volume import (
     lsn_value,
     segno_of,
 )
-from harness.emulator.engines.base import EngineCluster, EngineInstance
+from harness.emulator.engines.base import EngineCluster, EngineInstance, evict_page_cache
 from harness.emulator.engines import postgres_surface
 from harness.emulator.engines.postgres_surface import PgSurfaceProbe, instance_environment, plpython_available
 from harness.emulator.fault_injection import ReplicationSnapshot
@@ -580,7 +580,7 @@ class PgCluster(EngineCluster):
 
     def drop_caches(self, instance: EngineInstance) -> None:
         """A node crash: the instance restarts with a cold cache."""
-        postgres_surface.drop_caches(instance.data_dir)
+        evict_page_cache(instance.data_dir)
 
     def destroy(self) -> None:
         self.probe.close()

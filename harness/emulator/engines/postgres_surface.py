@@ -27,7 +27,6 @@ plain SQL and always work.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -431,22 +430,3 @@ def end_client_sessions(cluster: PgCluster, instance: EngineInstance) -> int:
             "SELECT count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity "
             "WHERE backend_type = 'client backend' AND client_addr IS NOT NULL "
             "AND pid <> pg_catalog.pg_backend_pid()").fetchone()[0])
-
-
-def drop_caches(data_dir: Path) -> int:
-    """Evict an instance's data files from the OS page cache (a cold restart); returns the file count."""
-    evicted = 0
-    for root, _, files in os.walk(data_dir):
-        for name in files:
-            try:
-                fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                evicted += 1
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    return evicted
