@@ -28,7 +28,7 @@ from harness.measure import (ApplicationLoad, measure_all, measure_load, measure
 from harness.measure.common import NotMeasured
 from harness.measure.fault_window import (LagDuringFault, fault_window, longest_write_gap, measure_commit_latency,
                                           measure_lag_during_fault)
-from harness.drivers import DRIVER_TITLES, PLAIN
+from harness.drivers import AWS_WRAPPER, DRIVER_TITLES, PLAIN
 from harness.probes import (ProbeSet, ProbeSettings, ReadProbe, SurfaceProbe, Target, TopologyProbe,
                             WrapperWriteProbe, WriteProbe, record_ledger)
 from harness.targets import Target as DocumentedTarget
@@ -145,6 +145,22 @@ class GameDay:
         """The ledger run id of the AWS Advanced Python Wrapper's write probe."""
         return f"{self.run_id}-wrapper"
 
+    def _names_for_the_wrapper(self, directory: Path) -> tuple[Any, Path | None]:
+        """The cluster's Aurora-style names and a hosts file holding them, for processes that run
+        the AWS Advanced Python Wrapper in a private mount namespace; (None, None) where real DNS
+        has the names (AWS)."""
+        from harness.drivers.names import namespace_problem
+
+        names = self.environment.aurora_names(self.cluster)
+        if names is None:
+            return None, None
+        problem = namespace_problem()
+        if problem:
+            raise ScenarioError(f"the AWS Advanced Python Wrapper needs the cluster's names in a private "
+                                f"/etc/hosts here: {problem}")
+        directory.mkdir(parents=True, exist_ok=True)
+        return names, names.write_hosts_file(directory / "hosts")
+
     def start_wrapper_probe(self) -> None:
         """A second write probe, through the AWS Advanced Python Wrapper (failover plugin).
 
@@ -153,7 +169,7 @@ class GameDay:
         until its first write is acknowledged, so the steady state includes both drivers.
         """
         from harness.drivers import aws_wrapper
-        from harness.drivers.names import namespace_command, namespace_problem
+        from harness.drivers.names import namespace_command
 
         if self.dry_run:
             self.plan(f"start a write probe through the AWS Advanced Python Wrapper on {self.cluster.identifier}")
@@ -165,17 +181,12 @@ class GameDay:
             return
         cut = self.cluster
         host, port = cut.endpoint()
-        names = self.environment.aurora_names(cut)
         directory = self.directory / "aws-wrapper"
         directory.mkdir(parents=True, exist_ok=True)
+        names, hosts = self._names_for_the_wrapper(directory)
         command = [sys.executable, "-m", "harness.drivers.aws_wrapper"]
         pattern = None
-        if names is not None:
-            problem = namespace_problem()
-            if problem:
-                raise ScenarioError(f"the AWS Advanced Python Wrapper needs the cluster's names in a private "
-                                    f"/etc/hosts here: {problem}")
-            hosts = names.write_hosts_file(directory / "hosts")
+        if names is not None and hosts is not None:
             command = namespace_command(hosts, command)
             host, pattern = names.cluster_endpoint, names.instance_pattern
         settings = aws_wrapper.probe_settings(
@@ -197,8 +208,10 @@ class GameDay:
     def start_load(self, spec: LoadSpec, distribution: Distribution) -> None:
         """Locust users through the cluster and reader endpoints, their history joining the timeline."""
         if self.dry_run:
-            self.plan(f"start {spec.users} users running the {spec.workload} workload with the {spec.behaviour} "
-                      f"client on {self.cluster.identifier}")
+            client = ("through the AWS Advanced Python Wrapper" if spec.driver == AWS_WRAPPER
+                      else f"with the {spec.behaviour} client")
+            self.plan(f"start {spec.users} users running the {spec.workload} workload {client} "
+                      f"on {self.cluster.identifier}")
             return
         if any(run.spec.name == spec.name for run in self.loads):
             raise ScenarioError(f"a load {spec.name} is already running in this scenario")
@@ -206,10 +219,21 @@ class GameDay:
             raise ScenarioError("workers on other machines serve one load at a time: give this scenario one load")
         cut = self.cluster
         (host, port), (reader_host, reader_port) = cut.endpoint(), cut.reader_endpoint()
+        directory = self.directory / "load" / spec.name.replace("/", "-")
+        hosts_file, pattern = None, ""
+        if spec.driver == AWS_WRAPPER:
+            if distribution.remote_workers and self.environment.aurora_names(cut) is not None:
+                raise ScenarioError("a load through the AWS Advanced Python Wrapper on the emulator runs its "
+                                    "workers on this machine only (the cluster's names exist only here)")
+            names, hosts_file = self._names_for_the_wrapper(directory)
+            if names is not None:  # the emulator: Aurora-style names in the Locust processes' own /etc/hosts
+                host, reader_host, pattern = names.cluster_endpoint, names.reader_endpoint, names.instance_pattern
         settings = LoadSettings(cut.dialect.engine, host, port, reader_host, reader_port, cut.credentials.user,
-                                cut.credentials.database, spec.behaviour, self.run_id)
-        run = LoadRun(spec, settings, cut.credentials.password, self.directory / "load" / spec.name.replace("/", "-"),
-                      self.timeline, distribution)
+                                cut.credentials.database, spec.behaviour, self.run_id, driver=spec.driver,
+                                instance_pattern=pattern,
+                                cluster_id=f"{cut.identifier}-gameday-load" if spec.driver == AWS_WRAPPER else "")
+        run = LoadRun(spec, settings, cut.credentials.password, directory, self.timeline, distribution,
+                      hosts_file=hosts_file)
         self.loads.append(run)  # before it starts: close() reaps it even if the start fails
         run.start()
         where = f"a master and {distribution.workers} local worker(s)" if distribution.distributed else "one process"
@@ -414,19 +438,26 @@ class GameDay:
 
     @after_the_fault
     def judge_driver_comparison(self) -> Verdict:
-        """Every driver's RTO was measured, and the verdict says how they compare."""
-        measurements = self.measurements()
-        by_driver = measurements.get("by_driver", {}).get("drivers", {})
-        drivers = self.drivers()
-        if len(drivers) < 2:
-            raise ScenarioError("comparing drivers needs a write probe through the AWS Advanced Python Wrapper too")
+        """Every driver's write probe saw the writes come back (its RTO was measured) and every
+        driver's load was measured; the verdict says how they compare."""
+        by_driver = self.measurements().get("by_driver", {}).get("drivers", {})
+        if len(by_driver) < 2:
+            raise ScenarioError("comparing drivers needs a write probe or a load through the AWS Advanced Python "
+                                "Wrapper too")
         parts, holds = [], True
-        for driver in drivers:
-            rto = by_driver.get(driver, {}).get("rto", {})
-            value = rto.get("rto_s")
-            holds = holds and value is not None
-            seen = "not measured" if value is None else f"{value:.3f} s (outage {rto.get('outage_s'):.3f} s)"
-            parts.append(f"{DRIVER_TITLES[driver]}: RTO {seen}")
+        for driver, seen in by_driver.items():
+            said = []
+            if driver in self.drivers():
+                value = seen["rto"].get("rto_s")
+                holds = holds and value is not None
+                said.append("RTO not measured" if value is None
+                            else f"RTO {value:.3f} s (outage {seen['rto'].get('outage_s'):.3f} s)")
+            for name, load in seen["loads"].items():
+                failed = load["failed_requests"]
+                holds = holds and failed is not None
+                said.append(f"load {name}: {failed} failed requests over {load['error_window_s']:.3f} s" if failed
+                            else f"load {name}: no failed request" if failed == 0 else f"load {name}: not measured")
+            parts.append(f"{DRIVER_TITLES[driver]}: {', '.join(said)}")
         return self._add(judge_fact("RTO by driver", holds, "; ".join(parts)))
 
     @after_the_fault
@@ -533,7 +564,7 @@ class GameDay:
     # --- Then, for the load -----------------------------------------------------------------------------
     def load_results(self, behaviour: str | None) -> list[ApplicationLoad]:
         """What each load (or each using the `behaviour` client) saw, once the observation is over."""
-        runs = [run for run in self.loads if behaviour in (None, run.spec.behaviour)]
+        runs = [run for run in self.loads if behaviour in (None, run.spec.client)]
         if not runs:
             client = f" with the {behaviour} client" if behaviour else ""
             raise ScenarioError(f"no load{client} ran in this scenario: start one with 'Given a load of ...'")

@@ -9,8 +9,12 @@ from pytest_bdd import given, parsers, then
 
 from harness.gameday import GameDay
 from harness.load.runner import Distribution, LoadSpec
+from harness.drivers import AWS_WRAPPER
 
-CLIENT = r"(?: (?:with|using|of) the (?P<behaviour>\w+) client)?"
+CLIENT = r"(?: (?:with|using|of) the (?P<behaviour>[\w-]+) client)?"
+# `... workload through the AWS Advanced Python Wrapper` (or `with the aws-wrapper client`): the
+# users' sessions go through the wrapper (plugin "failover") instead of a plain driver.
+WRAPPER = r"(?P<wrapper> (?:through|on|with) the AWS Advanced Python Wrapper)?"
 
 
 @pytest.fixture
@@ -19,10 +23,17 @@ def load_distribution() -> Distribution:
     return Distribution.from_environment(os.environ)
 
 
-@given(parsers.re(rf'a load of (?P<users>\d+) users? running the "(?P<workload>[\w-]+)" workload{CLIENT}'))
+@given(parsers.re(rf'a load of (?P<users>\d+) users? running the "(?P<workload>[\w-]+)" workload{CLIENT}{WRAPPER}$'))
 def load_running(game_day: GameDay, load_distribution: Distribution, users: str, workload: str,
-                 behaviour: str | None) -> None:
-    game_day.start_load(LoadSpec(workload, int(users), behaviour or "naive"), load_distribution)
+                 behaviour: str | None, wrapper: str | None) -> None:
+    game_day.start_load(load_spec(workload, int(users), behaviour, wrapper), load_distribution)
+
+
+def load_spec(workload: str, users: int, behaviour: str | None, wrapper: str | None) -> LoadSpec:
+    """The step's words as a LoadSpec: "aws-wrapper" as the client is the same as naming the wrapper."""
+    if behaviour == AWS_WRAPPER or wrapper:
+        return LoadSpec(workload, users, "naive", driver=AWS_WRAPPER)
+    return LoadSpec(workload, users, behaviour or "naive")
 
 
 @given(parsers.parse("the game day stops before the fault if the load's error rate exceeds {percent:g} percent"))

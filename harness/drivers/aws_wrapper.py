@@ -30,19 +30,8 @@ import time
 from contextlib import closing
 from typing import Any
 
-# The wrapper's properties: short enough to finish a failover on a busy machine within the
-# harness's bounds, long enough not to give up early. The failover plugin alone: no
-# host_monitoring (EFM), which only matters for silent network failures.
-WRAPPER_PROPERTIES: dict[str, Any] = {
-    "connect_timeout": 10,
-    "failover_timeout_sec": 60,
-    "failover_cluster_topology_refresh_rate_sec": 0.5,
-    "failover_writer_reconnect_interval_sec": 0.5,
-    "failover_reader_connect_timeout_sec": 10,
-    "topology_refresh_ms": 2000,
-    "auxiliary_query_timeout_sec": 10,
-}
-PLUGINS = "failover"
+from harness.drivers import wrapper_connection
+
 STARTUP_TIMEOUT_S = 180.0  # interpreter, the wrapper's imports and first connection, on 2 busy cores
 
 LEDGER = "gameday_ledger"
@@ -58,11 +47,7 @@ def probe_settings(*, engine: str, host: str, port: int, user: str, password: st
                    connect_timeout: float, statement_timeout: float, retry_pause: float, write_pause: float,
                    instance_pattern: str | None = None, cluster_id: str | None = None) -> dict[str, Any]:
     """The child's settings (one JSON line on its stdin)."""
-    wrapper = {**WRAPPER_PROPERTIES, "plugins": PLUGINS}
-    if instance_pattern:
-        wrapper["cluster_instance_host_pattern"] = instance_pattern
-    if cluster_id:
-        wrapper["cluster_id"] = cluster_id
+    wrapper = wrapper_connection.properties(instance_pattern, cluster_id)
     return {"engine": engine, "host": host, "port": port, "user": user, "password": password, "database": database,
             "run_id": run_id, "connect_timeout": connect_timeout, "statement_timeout": statement_timeout,
             "retry_pause": retry_pause, "write_pause": write_pause, "wrapper": wrapper}
@@ -85,30 +70,13 @@ class _Child:
         self.mysql = settings["engine"] == "aurora-mysql"
         self.dialect = dialect_for(settings["engine"])
         self.halt = threading.Event()
-        if self.mysql:
-            import pymysql
 
-            from harness.drivers import wrapper_pymysql
-
-            wrapper_pymysql.install(settings["wrapper"])
-            self.target = pymysql.connect
-        else:
-            import psycopg
-
-            self.target = psycopg.Connection.connect
-
-    def params(self) -> dict[str, Any]:
+    def connect(self) -> Any:
         s = self.s
-        params: dict[str, Any] = {"host": s["host"], "port": s["port"], "user": s["user"], "password": s["password"]}
-        if self.mysql:
-            timeout = max(1.0, float(s["statement_timeout"]))
-            params.update(database=s["database"], autocommit=True, read_timeout=timeout, write_timeout=timeout)
-        else:
-            params.update(dbname=s["database"], autocommit=True, application_name="gameday-wrapper-write-probe",
-                          options=f"-c statement_timeout={int(s['statement_timeout'] * 1000)}",
-                          keepalives=1, keepalives_idle=1, keepalives_interval=1, keepalives_count=5)
-        params.update(s["wrapper"])
-        return params
+        return wrapper_connection.connect(s["engine"], host=s["host"], port=s["port"], user=s["user"],
+                                          password=s["password"], database=s["database"], wrapper=s["wrapper"],
+                                          statement_timeout=s["statement_timeout"],
+                                          application_name="gameday-wrapper-write-probe")
 
     def watch_stdin(self) -> None:
         sys.stdin.readline()  # a command or EOF: either way, stop
@@ -142,7 +110,6 @@ class _Child:
         return text or f"{type(error).__name__}: {error}"
 
     def run(self) -> int:
-        from aws_advanced_python_wrapper import AwsWrapperConnection
         from aws_advanced_python_wrapper.errors import FailoverSuccessError
 
         threading.Thread(target=self.watch_stdin, daemon=True).start()
@@ -153,7 +120,7 @@ class _Child:
             start, sent = time.monotonic(), False
             try:
                 if conn is None:
-                    conn = AwsWrapperConnection.connect(self.target, **self.params())
+                    conn = self.connect()
                 sent = True
                 server = self.insert(conn, seq)
             except FailoverSuccessError as error:  # the wrapper is on the new writer; this statement's fate is unknown

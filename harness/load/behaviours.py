@@ -173,5 +173,70 @@ class ResilientSession(Session):
         return self.conn
 
 
+class WrapperSession(Session):
+    """The application on the AWS Advanced Python Wrapper (plugin "failover"), doing what the
+    wrapper's documentation asks of it and nothing more.
+
+    The wrapper recognises Aurora, reads the topology and, when a request meets a connection
+    failure, fails over by itself: it reconnects the same connection object to the new writer
+    (or a reader, through the reader endpoint) and raises FailoverSuccessError, meaning "the
+    connection is usable again, the statement's fate is unknown". The application then retries
+    the request once on that connection. Any other error (FailoverFailedError,
+    TransactionResolutionUnknownError, a driver error) is the application's: the connection is
+    dropped and the next request opens a new one. No resolver (the wrapper resolves names and
+    builds instance names itself), no backoff, no role check of our own.
+
+    `connector(endpoint, credentials, application_name, statement_timeout)` opens a wrapper
+    connection; `success` is the exception type meaning "failed over, retry" (both injected so the
+    logic is testable without the wrapper; the defaults come from `harness.drivers.wrapper_connection`).
+    """
+
+    behaviour = "aws-wrapper"
+    statement_timeout_s = 5.0
+
+    def __init__(self, *args: Any, connector: Callable[..., Any] | None = None,
+                 success: type[BaseException] | None = None, wrapper: dict[str, Any] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.wrapper = wrapper or {}
+        self.connector = connector or self._wrapper_connect
+        if success is None:
+            from aws_advanced_python_wrapper.errors import FailoverSuccessError
+
+            success = FailoverSuccessError
+        self.success = success
+        self.failovers = 0  # FailoverSuccessError seen, each followed by one retry
+
+    def execute(self, operation: Callable[[Any], T]) -> T:
+        conn = self._connected()
+        try:
+            return operation(conn)
+        except self.success:
+            self.failovers += 1
+        except Exception:
+            self.close()
+            raise
+        try:  # the wrapper reconnected this connection: the same request, once more
+            return operation(conn)
+        except Exception:
+            self.close()
+            raise
+
+    def _connected(self) -> Any:
+        if self.conn is None:
+            self.connects += 1
+            self.conn = self.connector(self.endpoint, self.credentials, self.application_name,
+                                       self.statement_timeout_s)
+        return self.conn
+
+    def _wrapper_connect(self, endpoint: Endpoint, credentials: Credentials, application_name: str,
+                         statement_timeout: float) -> Any:
+        from harness.drivers import wrapper_connection
+
+        return wrapper_connection.connect(self.dialect.engine, host=endpoint.host, port=endpoint.port,
+                                          user=credentials.user, password=credentials.password,
+                                          database=credentials.database, wrapper=self.wrapper,
+                                          statement_timeout=statement_timeout, application_name=application_name)
+
+
 SESSIONS: dict[str, type[Session]] = {"naive": NaiveSession, "resilient": ResilientSession}
 BEHAVIOURS = tuple(SESSIONS)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.drivers import PLAIN
 from harness.load import histogram
 from harness.timeline import Timeline, monotonic_of
 
@@ -90,15 +91,18 @@ class Second:
         }
 
 
-def to_records(line: dict[str, Any], load: str, to_monotonic: Callable[[float], float] = monotonic_of) -> list[Entry]:
-    """The timeline records of one history line (none for a line that only says how far it got)."""
+def to_records(line: dict[str, Any], load: str, to_monotonic: Callable[[float], float] = monotonic_of,
+               driver: str = PLAIN) -> list[Entry]:
+    """The timeline records of one history line (none for a line that only says how far it got);
+    each `load` record names the driver its users ran on."""
     entries: list[Entry] = []
     stopped = to_monotonic(line["stopped"]) if line.get("stopped") else float("inf")
     for second in line["seconds"]:
         start = to_monotonic(second["second"])
         groups, times = second["failure_groups"], second["response_times"]
         entries.append(("load", float(second["second"]), start, {
-            "load": load, "start": start, "end": max(start, min(start + 1.0, stopped)), "users": second["users"],
+            "load": load, "driver": driver, "start": start, "end": max(start, min(start + 1.0, stopped)),
+            "users": second["users"],
             "workers": second["workers"],
             "requests": second["requests"], "failures": second["failures"], "rps": float(second["requests"]),
             "p50_ms": histogram.percentile(times, 0.50), "p95_ms": histogram.percentile(times, 0.95),
@@ -120,9 +124,9 @@ def to_records(line: dict[str, Any], load: str, to_monotonic: Callable[[float], 
 class HistoryFeed(threading.Thread):
     """Tails one load's history file into the timeline; knows how far the history is complete."""
 
-    def __init__(self, path: Path, timeline: Timeline, load: str):
+    def __init__(self, path: Path, timeline: Timeline, load: str, driver: str = PLAIN):
         super().__init__(name=f"load-feed-{load}", daemon=True)
-        self.path, self.timeline, self.load = Path(path), timeline, load
+        self.path, self.timeline, self.load, self.driver = Path(path), timeline, load, driver
         self.until = 0.0  # wall time up to which every request is on the timeline
         self.users = 0
         self.requests = 0
@@ -149,7 +153,7 @@ class HistoryFeed(threading.Thread):
         *lines, self._partial = (self._partial + data).split(b"\n")
         for raw in lines:
             line = json.loads(raw)
-            for kind, t, m, fields in to_records(line, self.load):
+            for kind, t, m, fields in to_records(line, self.load, driver=self.driver):
                 self.timeline.record_at(kind, t, m, **fields)
             self.requests += sum(s["requests"] for s in line["seconds"])
             self.failures += sum(s["failures"] for s in line["seconds"])

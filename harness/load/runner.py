@@ -32,10 +32,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.drivers import AWS_WRAPPER, DRIVERS, PLAIN
 from harness.load.behaviours import BEHAVIOURS
 from harness.load.history import HistoryFeed
-from harness.load.settings import (HISTORY, PASSWORD, PREFIX, STOP_ON_EOF, LoadConfigurationError, LoadSettings,
-                                   locustfile)
+from harness.load.settings import (HISTORY, PASSWORD, PREFIX, STOP_ON_EOF,
+                                   LoadConfigurationError, LoadSettings, locustfile)
 from harness.timeline import Timeline
 
 log = logging.getLogger("harness.load")
@@ -55,20 +56,28 @@ class LoadSpec:
     workload: str
     users: int
     behaviour: str = "naive"
+    driver: str = PLAIN  # or AWS_WRAPPER: the AWS Advanced Python Wrapper instead of the behaviour's retry logic
 
     def __post_init__(self) -> None:
         if self.behaviour not in BEHAVIOURS:
             raise LoadConfigurationError(f"unknown client behaviour {self.behaviour!r}; "
                                          f"choose {' or '.join(BEHAVIOURS)}")
+        if self.driver not in DRIVERS:
+            raise LoadConfigurationError(f"unknown driver {self.driver!r}; choose {' or '.join(DRIVERS)}")
         if self.users < 1:
             raise LoadConfigurationError(f"a load needs at least one user, not {self.users}")
         locustfile(self.workload)
 
     @property
     def name(self) -> str:
-        """`oltp/naive`: the workload (a locustfile's stem when given by path) and the client."""
+        """`oltp/naive`, `oltp/aws-wrapper`: the workload (a locustfile's stem when given by path) and the client."""
         workload = Path(self.workload).stem if self.workload.endswith(".py") else self.workload
-        return f"{workload}/{self.behaviour}"
+        return f"{workload}/{self.client}"
+
+    @property
+    def client(self) -> str:
+        """What the application's client is: the behaviour on a plain driver, or `aws-wrapper`."""
+        return AWS_WRAPPER if self.driver == AWS_WRAPPER else self.behaviour
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,10 @@ class LoadRun:
     processes: list[LocustProcess] = field(default_factory=list)
     feed: HistoryFeed | None = None
     exit_codes: dict[str, int] = field(default_factory=dict)
+    # On the emulator, the AWS Advanced Python Wrapper needs Aurora-style names: every Locust
+    # process then runs in a private mount namespace with this file as its /etc/hosts
+    # (`harness.drivers.names.namespace_command`).
+    hosts_file: Path | None = None
 
     @property
     def history_path(self) -> Path:
@@ -163,7 +176,7 @@ class LoadRun:
             for index in range(1, dist.workers + 1):
                 self._spawn(f"worker-{index}", [*common, "--worker", "--master-host", reach, "--master-port",
                                                 str(port)], users=True)
-        self.feed = HistoryFeed(self.history_path, self.timeline, self.spec.name)
+        self.feed = HistoryFeed(self.history_path, self.timeline, self.spec.name, self.spec.driver)
         self.feed.start()
         users = self.spec.users
         if not self.feed.wait(lambda feed: feed.users >= users and feed.requests > 0, timeout, self._all_alive):
@@ -175,10 +188,20 @@ class LoadRun:
     def _spawn(self, role: str, arguments: list[str], users: bool) -> None:
         log_path = self.directory / f"{role}.log"
         with open(log_path, "ab") as output:
-            popen = subprocess.Popen([sys.executable, "-m", "locust", *arguments], stdin=subprocess.PIPE,
+            popen = subprocess.Popen(self.command(arguments), stdin=subprocess.PIPE,
                                      stdout=output, stderr=subprocess.STDOUT, env=self._environment(role, users),
                                      cwd=self.directory, process_group=0)
         self.processes.append(LocustProcess(role, popen, log_path))
+
+    def command(self, arguments: list[str]) -> list[str]:
+        """`python -m locust ...`, inside the private /etc/hosts when there is one (the namespace
+        wrapper execs Locust: the pid, process group and stdin stay the harness's to manage)."""
+        argv = [sys.executable, "-m", "locust", *arguments]
+        if self.hosts_file is None:
+            return argv
+        from harness.drivers.names import namespace_command
+
+        return namespace_command(self.hosts_file, argv)
 
     def _environment(self, role: str, users: bool) -> dict[str, str]:
         """Ours, without Locust's and libpq's own variables (they would change the run behind our back),

@@ -13,6 +13,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
+from harness.drivers import DRIVERS, PLAIN
+
 PROJECT = Path(__file__).resolve().parents[2]
 WORKLOADS = PROJECT / "load"
 PREFIX = "GAMEDAY_LOAD_"
@@ -39,6 +41,13 @@ class LoadSettings:
     database: str
     behaviour: str = "naive"
     run_id: str = "adhoc"
+    # "plain" (psycopg/PyMySQL alone) or "aws-wrapper" (the AWS Advanced Python Wrapper, plugin
+    # "failover", over the same driver: `harness.load.behaviours.WrapperSession`).
+    driver: str = PLAIN
+    # For the wrapper only, where real DNS does not give Aurora's names (the emulator): its
+    # `cluster_instance_host_pattern` ("?.<id>.<region>.rds.amazonaws.com") and `cluster_id`.
+    instance_pattern: str = ""
+    cluster_id: str = ""
 
     def environment(self) -> dict[str, str]:
         return {PREFIX + name.upper(): str(value) for name, value in asdict(self).items()}
@@ -53,7 +62,10 @@ class LoadSettings:
             elif field.default is MISSING:
                 raise LoadConfigurationError(f"{variable} is not set: the load does not know its cluster "
                                              f"(README, \"Load\", lists the variables)")
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.driver not in DRIVERS:
+            raise LoadConfigurationError(f"{PREFIX}DRIVER is {settings.driver!r}; choose {' or '.join(DRIVERS)}")
+        return settings
 
 
 def take_password(environ: MutableMapping[str, str]) -> str:

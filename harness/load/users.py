@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import locust  # noqa: F401, I001 - first: patches the process for gevent before any driver is imported
 
+import functools
 import logging
 import os
 import time
@@ -31,7 +32,8 @@ from locust.runners import MasterRunner
 from harness.dialects import workload_dialect_for
 from harness.dialects.base import Credentials
 from harness.load import control, recorder
-from harness.load.behaviours import SESSIONS, Endpoint, Session
+from harness.drivers import AWS_WRAPPER, wrapper_connection
+from harness.load.behaviours import SESSIONS, Endpoint, Session, WrapperSession
 from harness.load.orders import Orders
 from harness.load.settings import PREFIX, LoadSettings, take_password
 
@@ -73,8 +75,13 @@ class DatabaseUser(User):
         super().__init__(environment)
         settings, credentials = connection()
         self.sql = workload_dialect_for(self.engine)
-        session = SESSIONS[settings.behaviour]
+        session: Callable[..., Session] = SESSIONS[settings.behaviour]
         application = f"gameday-load-{settings.behaviour}"
+        if settings.driver == AWS_WRAPPER:
+            wrapper_connection.cooperate_with_gevent()
+            session = functools.partial(WrapperSession, wrapper=wrapper_connection.properties(
+                settings.instance_pattern, settings.cluster_id))
+            application = "gameday-load-aws-wrapper"
         self.sessions: dict[str, Session] = {
             CLUSTER_ENDPOINT: session(self.sql, Endpoint(CLUSTER_ENDPOINT, settings.cluster_host,
                                                          settings.cluster_port, writer=True),

@@ -9,8 +9,9 @@ Metric names are unique across checkers (`rto_s`, `outage_s`, `lost_count`, `rpo
 `metric_value` finds it in `measure_all`'s output.
 
 `rto` and `data_loss` (and every checker of the write stream) judge the plain driver's write
-probe. When another driver's write probe ran too (`harness.drivers`), `by_driver` holds the
-RTO and data loss of each driver, so the report can compare them.
+probe. When another driver's write probe or load ran too (`harness.drivers`), `by_driver` holds
+each driver's RTO and data loss (from its write probe) and the errors its loads saw, so the
+report can compare them.
 """
 
 from __future__ import annotations
@@ -78,21 +79,30 @@ def measure_all(records: list[Record]) -> dict[str, Any]:
         "load": _per_probe(measure_load(records), key="loads"),
         "topology_views": _entry(measure_topology_views(records)),
     }
-    if any(driver != PLAIN for driver in drivers_in(records)):
+    if any(driver != PLAIN for driver in drivers_in(records, BY_DRIVER_KINDS)):
         measured["by_driver"] = measure_by_driver(records)
     return measured
 
 
+BY_DRIVER_KINDS = ("write", "load")
+LOAD_BY_DRIVER = ("requests", "failed_requests", "error_window_s", "last_error_after_fault_s", "latency_recovery_s")
+
+
 def measure_by_driver(records: list[Record]) -> dict[str, Any]:
-    """{"measured": True, "drivers": {driver: {"rto": ..., "data_loss": ...}}} for every driver
-    whose write probe ran, the plain driver first (`measure_all` adds it when a driver other
-    than the plain one wrote)."""
-    drivers = drivers_in(records)
+    """{"measured": True, "drivers": {driver: {"rto": ..., "data_loss": ..., "loads": {...}}}} for
+    every driver whose write probe or load ran, the plain driver first (`measure_all` adds it when
+    a driver other than the plain one ran). A driver without a write probe has its RTO and data
+    loss "not measured"; `loads` holds the errors each of its loads saw after the fault."""
+    drivers = drivers_in(records, BY_DRIVER_KINDS)
     if not drivers:
-        return NotMeasured("no write record: no write probe ran").as_dict()
-    return {"measured": True, "drivers": {driver: {"rto": _entry(measure_rto(records, driver)),
-                                                   "data_loss": _entry(measure_data_loss(records, driver))}
-                                          for driver in drivers}}
+        return NotMeasured("no write or load record: no write probe and no load ran").as_dict()
+    loads = measure_load(records)
+    loads = {} if isinstance(loads, NotMeasured) else loads
+    return {"measured": True, "drivers": {
+        driver: {"rto": _entry(measure_rto(records, driver)), "data_loss": _entry(measure_data_loss(records, driver)),
+                 "loads": {name: {key: load.as_dict()[key] for key in LOAD_BY_DRIVER}
+                           for name, load in loads.items() if load.driver == driver}}
+        for driver in drivers}}
 
 
 def metric_value(

@@ -32,9 +32,10 @@ def ledgers_of(records: Iterable[Record], driver: str = PLAIN) -> list[Record]:
     return [r for r in of_kind(records, "ledger") if driver_of(r) == driver]
 
 
-def drivers_in(records: Iterable[Record]) -> list[str]:
-    """The drivers that wrote, the plain driver first, then by name."""
-    found = {driver_of(w) for w in of_kind(records, "write")}
+def drivers_in(records: Iterable[Record], kinds: tuple[str, ...] = ("write",)) -> list[str]:
+    """The drivers that wrote (or, with `kinds=("write", "load")`, that wrote or ran a load), the
+    plain driver first, then by name."""
+    found = {driver_of(r) for r in records if r["kind"] in kinds}
     return sorted(found, key=lambda d: (d != PLAIN, d))
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.load import histogram
-from harness.measure.common import NotMeasured, clean, first_fault
+from harness.measure.common import NotMeasured, clean, driver_of, first_fault
 from harness.timeline import Record, of_kind
 
 PHASES = ("before", "during", "after")
@@ -71,6 +71,7 @@ class PhaseLoad:
 @dataclass(frozen=True)
 class ApplicationLoad:
     load: str
+    driver: str  # the users' driver: "plain" or "aws-wrapper"
     requests: int
     failures: int
     phases: tuple[PhaseLoad, ...]
@@ -88,7 +89,7 @@ class ApplicationLoad:
         return next(p for p in self.phases if p.phase == name)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"load": self.load, "requests": self.requests, "failures": self.failures,
+        return {"load": self.load, "driver": self.driver, "requests": self.requests, "failures": self.failures,
                 "phases": {p.phase: p.as_dict() for p in self.phases},
                 "steady_state_error_rate": self.steady_state_error_rate, "failed_requests": self.failed_requests,
                 "error_window_s": self.error_window_s, "first_error_after_fault_s": self.first_error_after_fault_s,
@@ -148,6 +149,7 @@ def _measure(load: str, seconds: list[Record], failures: list[Record], bounds: d
     recovery, reason = _latency_recovery(seconds, fault, threshold)
     return ApplicationLoad(
         load=load,
+        driver=driver_of(seconds[0]),
         requests=sum(s["requests"] for s in seconds),
         failures=sum(s["failures"] for s in seconds),
         phases=phases,

@@ -220,7 +220,8 @@ DRIVER_NAMES = {"plain": "Plain driver", "aws-wrapper": "AWS Advanced Python Wra
 
 
 def rto_by_driver_html(by_driver: Mapping[str, Any]) -> str:
-    """The RTO, outage and data loss each driver's write probe saw; only when more than one ran."""
+    """The RTO, outage and data loss each driver's write probe saw, and the errors each driver's
+    loads saw after the fault; only when more than one driver ran."""
     if len(by_driver) < 2:
         return ""
 
@@ -235,15 +236,23 @@ def rto_by_driver_html(by_driver: Mapping[str, Any]) -> str:
             return "not measured"
         return f"{entry.get('lost_count')} of {entry.get('acknowledged')} acknowledged"
 
+    def load_errors(loads: Mapping[str, Any]) -> str:
+        said = []
+        for name, load in loads.items():
+            failed = load.get("failed_requests")
+            said.append(f"{name}: " + ("not measured" if failed is None else "none" if failed == 0 else
+                                      f"{failed} of {load.get('requests')} failed, errors for {load.get('error_window_s'):.3f} s"))
+        return "; ".join(said) or "no load"
+
     rows = "".join(
         f"<tr><td>{escape(DRIVER_NAMES.get(driver, driver))}</td><td>{escape(seconds(r.get('rto', {}), 'rto_s'))}</td>"
         f"<td>{escape(seconds(r.get('rto', {}), 'outage_s'))}</td>"
         f"<td>{r.get('rto', {}).get('failed_attempts', 0)} failed, {r.get('rto', {}).get('unknown_attempts', 0)} "
-        f"unknown</td><td>{escape(lost(r.get('data_loss', {})))}</td></tr>"
+        f"unknown</td><td>{escape(lost(r.get('data_loss', {})))}</td><td>{escape(load_errors(r.get('loads', {})))}</td></tr>"
         for driver, r in by_driver.items()
     )
     return ("<h4>RTO by driver</h4><table><thead><tr><th>Driver</th><th>RTO</th><th>Outage</th>"
-            f"<th>Missed attempts</th><th>Writes lost</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>Missed attempts</th><th>Writes lost</th><th>Load errors after the fault</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def topology_views_html(views: Mapping[str, Any]) -> str:

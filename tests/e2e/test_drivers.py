@@ -1,5 +1,6 @@
 """The driver dimension end to end: one failover seen through the plain driver and the AWS Advanced
-Python Wrapper at once (`features/drivers.feature`), each judged on its own writes."""
+Python Wrapper at once (`features/drivers.feature`), each judged on its own writes and its own
+Locust load."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ ENGINES = {"Aurora PostgreSQL": "aurora-postgresql", "Aurora MySQL": "aurora-mys
 SCENARIO = "The plain driver and the AWS Advanced Python Wrapper through a failover on {engine}"
 
 
-def test_both_drivers_rto_measured_and_no_acknowledged_write_lost(tmp_path: Path) -> None:
+def test_both_drivers_rto_and_load_measured_and_no_acknowledged_write_lost(tmp_path: Path) -> None:
     done = gameday(["run", "features/drivers.feature", "--reports", str(tmp_path), "--run-id", "drv"], tmp_path,
                    net=58, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -37,10 +38,21 @@ def test_both_drivers_rto_measured_and_no_acknowledged_write_lost(tmp_path: Path
             assert seen["data_loss"]["acknowledged"] > 100, (engine, seen["data_loss"])
         assert 0.0 < wrapper["rto"]["rto_s"] <= 60.0, (engine, wrapper["rto"])
         assert wrapper["rto"]["outage_s"] <= wrapper["rto"]["rto_s"] + 2.0, (engine, wrapper["rto"])
+        # Each driver's load ran through the failover; the wrapper's users were taken to the new
+        # writer by the wrapper itself, and the report puts each load beside its driver.
+        assert set(plain["loads"]) == {"oltp/naive"} and set(wrapper["loads"]) == {"oltp/aws-wrapper"}
+        for seen in (plain, wrapper):
+            (load,) = seen["loads"].values()
+            assert load["requests"] > 50 and load["failed_requests"] is not None, (engine, load)
+        loads = result["measurements"]["load"]["loads"]
+        assert loads["oltp/aws-wrapper"]["driver"] == "aws-wrapper" and loads["oltp/naive"]["driver"] == "plain"
+        late = loads["oltp/aws-wrapper"]["last_error_after_fault_s"]
+        assert late is None or late <= 60.0, (engine, loads["oltp/aws-wrapper"])
         checks = {v["check"]: v for v in result["verdicts"]}
         assert checks["writes back (RTO), AWS Advanced Python Wrapper"]["measured"] == wrapper["rto"]["rto_s"]
         assert checks["data loss (RPO), AWS Advanced Python Wrapper"]["status"] == "PolicyMet"
         assert checks["RTO by driver"]["status"] == "PolicyMet"
+        assert "load oltp/aws-wrapper" in checks["RTO by driver"]["explanation"], checks["RTO by driver"]
 
         # Each probe wrote its own run id; the wrapper's attempts carry their driver.
         timeline = read_timeline(directory / "timeline.jsonl")
@@ -51,14 +63,25 @@ def test_both_drivers_rto_measured_and_no_acknowledged_write_lost(tmp_path: Path
     # Every process is reaped: no wrapper child, no emulator process left.
     assert not emulator_processes(home_of(tmp_path))
     assert not wrapper_children(home_of(tmp_path))
+    assert not locust_processes(home_of(tmp_path))
 
 
 def wrapper_children(home: Path) -> list[int]:
     """Live wrapper probes started by the game day of `home` (they inherit its environment)."""
+    return children(home, b"harness.drivers.aws_wrapper")
+
+
+def locust_processes(home: Path) -> list[int]:
+    """Live Locust processes started by the game day of `home`."""
+    return children(home, b"locust")
+
+
+def children(home: Path, command: bytes) -> list[int]:
+    """Live processes whose command line holds `command` and whose environment is the game day's of `home`."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if not entry.name.isdigit() or b"harness.drivers.aws_wrapper" not in (entry / "cmdline").read_bytes():
+            if not entry.name.isdigit() or command not in (entry / "cmdline").read_bytes():
                 continue
             if f"GAMEDAY_EMULATOR_HOME={home}".encode() in (entry / "environ").read_bytes().split(b"\0"):
                 found.append(int(entry.name))

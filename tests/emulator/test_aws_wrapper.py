@@ -38,7 +38,7 @@ import psycopg
 import pymysql
 import pytest
 
-from harness.drivers.aws_wrapper import WRAPPER_PROPERTIES
+from harness.drivers.wrapper_connection import WRAPPER_PROPERTIES
 from harness.drivers.names import (
     AuroraNames,
     namespace_command,

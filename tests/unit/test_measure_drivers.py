@@ -21,6 +21,7 @@ from harness.measure.common import NotMeasured, ack_times, drivers_in, writes_of
 from harness.measure.fault_window import longest_write_gap
 from harness.report.evidence import rto_by_driver_html, verdict_table_html
 from tests.unit.test_measure import FAILOVER, fault, ledger, write
+from tests.unit.test_measure_load import failure, second
 
 Record = dict[str, Any]
 WRAPPER = "aws-wrapper"
@@ -88,7 +89,8 @@ def test_a_driver_that_did_not_run_is_not_measured() -> None:
     # A wrapper that wrote but whose ledger read did not run: RTO measured, loss not.
     no_ledger = [*FAILOVER, *WRAPPER_FAILOVER, ledger([[1, 7]])]
     assert measure_by_driver(no_ledger)["drivers"][WRAPPER]["data_loss"]["measured"] is False
-    assert measure_by_driver([fault(1.0)]) == {"measured": False, "reason": "no write record: no write probe ran"}
+    assert measure_by_driver([fault(1.0)]) == {"measured": False,
+                                               "reason": "no write or load record: no write probe and no load ran"}
 
 
 def test_measure_all_adds_by_driver_only_when_another_driver_wrote() -> None:
@@ -111,3 +113,41 @@ def test_the_verdict_table_compares_the_drivers_only_when_both_ran() -> None:
     plain = json.loads(json.dumps(measure_all([*FAILOVER, ledger([[1, 7]])])))
     assert "RTO by driver" not in verdict_table_html("s", {"verdicts": [], "measurements": plain})
     assert rto_by_driver_html({}) == ""
+
+
+def loads(naive_failures: int) -> list[Record]:
+    """Two loads through the fault at 1.5: the naive client on the plain driver fails
+    `naive_failures` requests in second 2 (2.2 to 2.7), the wrapper's load none."""
+    records: list[Record] = []
+    for start in range(6):
+        failed = naive_failures if start == 2 else 0
+        records.append(second(start, 50, failed, load="oltp/naive"))
+        records.append(wrapped(second(start, 40, 0, load="oltp/aws-wrapper")))
+    if naive_failures:
+        records.append(failure(2.2, 2.7, naive_failures, load="oltp/naive"))
+    return records
+
+
+def test_each_drivers_loads_are_compared_beside_its_rto() -> None:
+    by_driver = json.loads(json.dumps(measure_all([*BOTH, *loads(12)])))["by_driver"]["drivers"]
+    assert by_driver["plain"]["loads"] == {"oltp/naive": {
+        "requests": 300, "failed_requests": 12, "error_window_s": 0.5, "last_error_after_fault_s": 1.2,
+        "latency_recovery_s": by_driver["plain"]["loads"]["oltp/naive"]["latency_recovery_s"]}}
+    assert by_driver[WRAPPER]["loads"]["oltp/aws-wrapper"]["failed_requests"] == 0
+    assert by_driver[WRAPPER]["rto"]["rto_s"] == 7.5
+    html = rto_by_driver_html(by_driver)
+    assert "oltp/naive: 12 of 300 failed, errors for 0.500 s" in html and "oltp/aws-wrapper: none" in html
+
+
+def test_a_load_through_the_wrapper_alone_still_compares_the_drivers() -> None:
+    """No wrapper write probe: its RTO is not measured, its load is."""
+    measurements = json.loads(json.dumps(measure_all([*FAILOVER, ledger([[1, 7]]), *loads(0)])))
+    by_driver = measurements["by_driver"]["drivers"]
+    assert list(by_driver) == ["plain", WRAPPER]
+    assert by_driver[WRAPPER]["rto"]["measured"] is False
+    assert by_driver[WRAPPER]["loads"]["oltp/aws-wrapper"]["failed_requests"] == 0
+    assert measurements["load"]["loads"]["oltp/aws-wrapper"]["driver"] == WRAPPER
+    assert measurements["load"]["loads"]["oltp/naive"]["driver"] == "plain"
+    # Plain loads alone add no comparison.
+    plain_only = [r for r in loads(3) if r.get("driver") != WRAPPER]
+    assert "by_driver" not in measure_all([*FAILOVER, ledger([[1, 7]]), *plain_only])
