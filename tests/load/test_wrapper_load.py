@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from harness.drivers import AWS_WRAPPER
 from harness.drivers.names import AuroraNames, namespace_problem
 from harness.environments import ClusterUnderTest
 from harness.load.runner import LoadRun, LoadSpec
-from harness.drivers import AWS_WRAPPER
 from harness.load.settings import LoadSettings
 from harness.timeline import Timeline, read_timeline
+from tests.emulator.support import wait_for
 
-RECOVERY_BOUND_S = 45.0  # FailoverDBCluster -> the wrapper load's requests all succeed again
+RECOVERY_BOUND_S = 45.0  # the cluster settled -> the wrapper load's requests all succeed again
+CLEAN_SECONDS = 5
 
 
 def test_a_wrapper_load_survives_a_failover(cluster: ClusterUnderTest, settings: LoadSettings, tmp_path: Path) -> None:
@@ -44,26 +46,40 @@ def test_a_wrapper_load_survives_a_failover(cluster: ClusterUnderTest, settings:
     before = {m.identifier for m in cluster.members() if m.is_writer}
     try:
         run.start(timeout=180)
-        time.sleep(3)
+        wait_for(lambda: run.feed.requests >= 50, timeout=60, what="a steady load through the wrapper")
         failover_at = time.monotonic()
         cluster.cluster.failover()
-        deadline = failover_at + RECOVERY_BOUND_S + 10
-        while time.monotonic() < deadline:
-            time.sleep(1)
-            if not run._all_alive():
-                break
+        cluster.cluster.wait_settled(timeout=120)
+        # Observe until the load has run CLEAN_SECONDS full seconds without a failure after the
+        # cluster settled (or the bound passes: the assertions below then say what went wrong).
+        settled_at = time.monotonic()
+        wait_for(lambda: len(clean_seconds(timeline.path, settled_at)) >= CLEAN_SECONDS or not run._all_alive(),
+                 timeout=RECOVERY_BOUND_S, interval=0.5, what="clean seconds of load after the failover")
     finally:
         run.stop()
         timeline.close()
         log = (tmp_path / "load" / "locust.log").read_text(errors="replace")
-        print(log[-6000:])
-    cluster.cluster.wait_settled(timeout=120)
     after = {m.identifier for m in cluster.members() if m.is_writer}
     assert after != before, "the cluster failed over"
     assert run.exit_codes == {"locust": 0}, log[-3000:]
-    seconds = sorted((r for r in read_timeline(timeline.path) if r["kind"] == "load"), key=lambda r: r["start"])
-    assert seconds, "the load reported its seconds"
-    steady = [s for s in seconds if s["start"] < failover_at - 1]
+    seconds = load_seconds(timeline.path)
+    steady = [s for s in seconds if s["end"] < failover_at]
     assert sum(s["requests"] for s in steady) > 0 and sum(s["failures"] for s in steady) == 0, steady
-    late = [s for s in seconds if s["start"] > failover_at + RECOVERY_BOUND_S][1:-1]
-    assert late and all(s["requests"] > 0 and s["failures"] == 0 for s in late), late
+    assert len(clean_seconds(timeline.path, settled_at)) >= CLEAN_SECONDS, seconds[-10:]
+    # The wrapper, not a reconnect of our own, moved the users: its log says so.
+    assert "Connected to: HostInfo(" in log and "failover" in log.lower(), log[-3000:]
+
+
+def load_seconds(path: Path) -> list[dict]:
+    return sorted((r for r in read_timeline(path) if r["kind"] == "load"), key=lambda r: r["start"])
+
+
+def clean_seconds(path: Path, since: float) -> list[dict]:
+    """Full seconds of load that started after `since`, each with requests and no failure, up to the first bad one."""
+    clean = []
+    for second in (s for s in load_seconds(path) if s["start"] >= since and s["end"] - s["start"] >= 1.0):
+        if second["requests"] == 0 or second["failures"]:
+            clean = []
+            continue
+        clean.append(second)
+    return clean
