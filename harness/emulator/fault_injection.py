@@ -690,14 +690,16 @@ class FaultInjection:
         return (counter - previous[1]) / (now - previous[0])
 
     def _cpu_percent(self, identifier: str, engine_instance: Any) -> float:
-        """CPU used by the instance's engine (its process and children) since the previous call, in %."""
+        """CPU used by the instance's engine (its process and children) since the previous call, in
+        percent of the machine (0 to 100, as Aurora reports an instance's CPU utilization)."""
         child = engine_instance.child
         if child is None:
             return 0.0
         ticks = _process_tree_ticks(child.pid)
         if ticks is None:
             return 0.0
-        return round(self._rate("cpu", f"{identifier}/{child.pid}", ticks / os.sysconf("SC_CLK_TCK")) * 100.0, 1)
+        busy = self._rate("cpu", f"{identifier}/{child.pid}", ticks / os.sysconf("SC_CLK_TCK")) / (os.cpu_count() or 1)
+        return round(min(busy, 1.0) * 100.0, 1)
 
     def _link_speed(self, reader: str) -> float | None:
         """KiB/s the writer sent the reader over its replication link since the previous call."""

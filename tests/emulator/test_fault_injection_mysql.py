@@ -157,6 +157,21 @@ def test_show_volume_status_and_aurora_version_answer_on_every_kind_of_endpoint(
         rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="myfi-any")
 
 
+def test_each_instance_has_a_host_id_of_its_own(settled: Cluster) -> None:
+    """The AWS Advanced Python Wrapper tells hosts apart by CONCAT(@@hostname, ':', @@port): one
+    machine's engines must not all answer with the machine's name."""
+    query = "SELECT @@hostname AS host, CONCAT(@@hostname, ':', @@port) AS host_id"
+    ids = {}
+    for instance in settled.instances:
+        with connect(settled.instance_address(instance)) as conn:
+            host, host_id = run(conn, query)[0]
+            assert host.startswith("ip-") and host_id.startswith(host + ":"), (instance, host, host_id)
+            ids[instance] = host_id
+    assert len(set(ids.values())) == len(settled.instances), ids
+    with connect(settled.endpoint) as conn:
+        assert run(conn, query)[0][1] == ids[settled.writer()], "the cluster endpoint reaches the writer's host"
+
+
 def test_replica_host_status_answers_the_wrappers_topology_query_and_follows_a_failover(
         rds: Any, settled: Cluster) -> None:
     cluster = settled

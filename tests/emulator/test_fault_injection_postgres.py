@@ -106,7 +106,9 @@ def test_the_aws_wrapper_recognises_aurora_and_reads_the_topology_from_every_ins
             # Aurora PostgreSQL 13.9+: the instance you are connected to has a NULL last_update_timestamp.
             assert topology[me][4] is None
             assert all(topology[other][4] is not None for other in topology if other != me)
-            assert all(isinstance(row[2], float) and row[3] >= 0 for row in topology.values())
+            # CPU in percent of the instance (0 to 100), lag never negative.
+            assert all(isinstance(row[2], float) and 0.0 <= row[2] <= 100.0 and row[3] >= 0
+                       for row in topology.values())
 
 
 def test_aurora_identity_functions_answer_qualified_and_unqualified(shared: Cluster) -> None:
