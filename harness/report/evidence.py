@@ -241,7 +241,8 @@ def rto_by_driver_html(by_driver: Mapping[str, Any]) -> str:
         for name, load in loads.items():
             failed = load.get("failed_requests")
             said.append(f"{name}: " + ("not measured" if failed is None else "none" if failed == 0 else
-                                      f"{failed} of {load.get('requests')} failed, errors for {load.get('error_window_s'):.3f} s"))
+                                      f"{failed} failed ({load.get('requests')} requests in all), errors for "
+                                      f"{load.get('error_window_s'):.3f} s"))
         return "; ".join(said) or "no load"
 
     rows = "".join(
