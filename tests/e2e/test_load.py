@@ -58,7 +58,11 @@ def check_client_behaviour(run_dir: Path, engine: str, slug: str) -> None:
 
     # Explained difference: the naive client turned the outage into errors; the resilient one into latency.
     assert resilient["failed_requests"] == 0
-    assert resilient["phases"]["during"]["max_ms"] >= 1000 * (recovery.outage_s - 1.5)
+    # Its requests caught by the failover took about the outage. Locust counts a request in the second
+    # it completed, so the slowest may complete just after the recovery mark (in "after"); the steady
+    # state's latency is milliseconds, so seconds of latency there are the failover's too.
+    slowest = max(resilient["phases"]["during"]["max_ms"], resilient["phases"]["after"]["max_ms"])
+    assert resilient["phases"]["before"]["max_ms"] < 1000 and slowest >= 1000 * (recovery.outage_s - 1.5)
     assert resilient["latency_recovery_s"] is not None, "and its latency came back once the writer was reachable"
     for result in (naive, resilient):  # throughput recovers (on a busy 2-core box, not always to the last request)
         assert result["phases"]["after"]["rps"] >= 0.5 * result["phases"]["before"]["rps"], result["phases"]
