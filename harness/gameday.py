@@ -186,7 +186,7 @@ class GameDay:
         names, hosts = self._names_for_the_wrapper(directory)
         command = [sys.executable, "-m", "harness.drivers.aws_wrapper"]
         pattern = None
-        if names is not None and hosts is not None:
+        if names is not None and hosts is not None:  # the emulator
             command = namespace_command(hosts, command)
             host, pattern = names.cluster_endpoint, names.instance_pattern
         settings = aws_wrapper.probe_settings(
@@ -222,11 +222,11 @@ class GameDay:
         directory = self.directory / "load" / spec.name.replace("/", "-")
         hosts_file, pattern = None, ""
         if spec.driver == AWS_WRAPPER:
-            if distribution.remote_workers and self.environment.aurora_names(cut) is not None:
-                raise ScenarioError("a load through the AWS Advanced Python Wrapper on the emulator runs its "
-                                    "workers on this machine only (the cluster's names exist only here)")
             names, hosts_file = self._names_for_the_wrapper(directory)
             if names is not None:  # the emulator: Aurora-style names in the Locust processes' own /etc/hosts
+                if distribution.remote_workers:
+                    raise ScenarioError("a load through the AWS Advanced Python Wrapper on the emulator runs its "
+                                        "workers on this machine only (the cluster's names exist only here)")
                 host, reader_host, pattern = names.cluster_endpoint, names.reader_endpoint, names.instance_pattern
         settings = LoadSettings(cut.dialect.engine, host, port, reader_host, reader_port, cut.credentials.user,
                                 cut.credentials.database, spec.behaviour, self.run_id, driver=spec.driver,

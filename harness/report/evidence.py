@@ -249,11 +249,13 @@ def rto_by_driver_html(by_driver: Mapping[str, Any]) -> str:
         f"<tr><td>{escape(DRIVER_NAMES.get(driver, driver))}</td><td>{escape(seconds(r.get('rto', {}), 'rto_s'))}</td>"
         f"<td>{escape(seconds(r.get('rto', {}), 'outage_s'))}</td>"
         f"<td>{r.get('rto', {}).get('failed_attempts', 0)} failed, {r.get('rto', {}).get('unknown_attempts', 0)} "
-        f"unknown</td><td>{escape(lost(r.get('data_loss', {})))}</td><td>{escape(load_errors(r.get('loads', {})))}</td></tr>"
+        f"unknown</td><td>{escape(lost(r.get('data_loss', {})))}</td>"
+        f"<td>{escape(load_errors(r.get('loads', {})))}</td></tr>"
         for driver, r in by_driver.items()
     )
     return ("<h4>RTO by driver</h4><table><thead><tr><th>Driver</th><th>RTO</th><th>Outage</th>"
-            f"<th>Missed attempts</th><th>Writes lost</th><th>Load errors after the fault</th></tr></thead><tbody>{rows}</tbody></table>")
+            "<th>Missed attempts</th><th>Writes lost</th><th>Load errors after the fault</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
 
 
 def topology_views_html(views: Mapping[str, Any]) -> str:

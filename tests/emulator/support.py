@@ -89,20 +89,23 @@ class Cluster:
         return self.instance(identifier)["Endpoint"]["Address"]
 
 
-def create_cluster(rds: Any, tiers: list[int], prefix: str = "c", zones: list[str] | None = None) -> Cluster:
-    """A cluster whose first instance is the writer and the rest readers, all available."""
-    identifier = f"{prefix}{next(_names)}"
-    rds.create_db_cluster(DBClusterIdentifier=identifier, Engine="aurora-postgresql", MasterUsername=USER,
+def create_cluster(rds: Any, tiers: list[int], prefix: str = "c", zones: list[str] | None = None, *,
+                   engine: str = "aurora-postgresql", identifier: str | None = None,
+                   timeout: float = 120.0) -> Cluster:
+    """A cluster whose first instance is the writer and the rest readers, all available (named
+    `identifier`, or `prefix` and a number)."""
+    identifier = identifier or f"{prefix}{next(_names)}"
+    rds.create_db_cluster(DBClusterIdentifier=identifier, Engine=engine, MasterUsername=USER,
                           MasterUserPassword=PASSWORD, DatabaseName=DATABASE)
     names = []
     for index, tier in enumerate(tiers):
         name = f"{identifier}-{index + 1}"
         extra = {"AvailabilityZone": zones[index]} if zones else {}
-        rds.create_db_instance(DBInstanceIdentifier=name, DBClusterIdentifier=identifier, Engine="aurora-postgresql",
+        rds.create_db_instance(DBInstanceIdentifier=name, DBClusterIdentifier=identifier, Engine=engine,
                                DBInstanceClass="db.r6g.large", PromotionTier=tier, **extra)
         names.append(name)
     cluster = Cluster(rds, identifier, names)
-    cluster.wait_settled()
+    cluster.wait_settled(timeout)
     return cluster
 
 

@@ -38,17 +38,18 @@ import psycopg
 import pymysql
 import pytest
 
-from harness.drivers.wrapper_connection import WRAPPER_PROPERTIES
 from harness.drivers.names import (
     AuroraNames,
     namespace_command,
     namespace_problem,
 )
+from harness.drivers.wrapper_connection import WRAPPER_PROPERTIES
 from tests.emulator.support import (
     DATABASE,
     PASSWORD,
     USER,
     Cluster,
+    create_cluster,
     delete_cluster,
     wait_for,
 )
@@ -69,19 +70,7 @@ REPLICA_STATUS = {
 STARTUP_S = 180.0  # interpreter start, imports, the wrapper's first connections, on 2 busy cores
 FAILOVER_BOUND_S = 90.0  # FailoverDBCluster -> a query answered by the new writer
 CLIENT_DEADLINE_S = 300.0  # the child gives up by itself after this
-# The wrapper's properties (failover plugin alone) are the game day's: harness.drivers.aws_wrapper.
-
-
-def create_cluster(rds: Any, engine: str, name: str, tiers: list[int]) -> Cluster:
-    rds.create_db_cluster(DBClusterIdentifier=name, Engine=engine, MasterUsername=USER, MasterUserPassword=PASSWORD,
-                          DatabaseName=DATABASE)
-    names = [f"{name}-{i + 1}" for i in range(len(tiers))]
-    for instance, tier in zip(names, tiers):
-        rds.create_db_instance(DBInstanceIdentifier=instance, DBClusterIdentifier=name, Engine=engine,
-                               DBInstanceClass="db.r6g.large", PromotionTier=tier)
-    cluster = Cluster(rds, name, names)
-    cluster.wait_settled(timeout=300)
-    return cluster
+# The wrapper's properties (failover plugin alone) are the game day's: harness.drivers.wrapper_connection.
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -100,7 +89,8 @@ def plugins(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def cluster(rds: Any, engine: str) -> Iterator[Cluster]:
     """One cluster per engine, a writer and two readers; each test fails it over once more."""
-    made = create_cluster(rds, engine, "awpg" if engine == "aurora-postgresql" else "awmy", [0, 1, 2])
+    name = "awpg" if engine == "aurora-postgresql" else "awmy"
+    made = create_cluster(rds, [0, 1, 2], engine=engine, identifier=name, timeout=300)
     yield made
     made.wait_settled(timeout=300)
     delete_cluster(made)

@@ -15,21 +15,13 @@ from botocore.exceptions import ClientError
 
 from harness.aurora import promotion_rank
 from harness.emulator.processes import marked_processes
-from tests.emulator.support import PASSWORD, USER, Cluster, wait_for
+from tests.emulator.support import PASSWORD, USER, Cluster, create_cluster, wait_for
 
 ENGINE = "aurora-mysql"
 
 
 def create_mysql_cluster(rds: Any, name: str, tiers: list[int]) -> Cluster:
-    rds.create_db_cluster(DBClusterIdentifier=name, Engine=ENGINE, MasterUsername=USER, MasterUserPassword=PASSWORD,
-                          DatabaseName="app")
-    names = [f"{name}-{i + 1}" for i in range(len(tiers))]
-    for instance, tier in zip(names, tiers):
-        rds.create_db_instance(DBInstanceIdentifier=instance, DBClusterIdentifier=name, Engine=ENGINE,
-                               DBInstanceClass="db.r6g.large", PromotionTier=tier)
-    cluster = Cluster(rds, name, names)
-    cluster.wait_settled(timeout=180)
-    return cluster
+    return create_cluster(rds, tiers, engine=ENGINE, identifier=name, timeout=180)
 
 
 def connect(host: str, **kwargs: Any) -> pymysql.Connection:

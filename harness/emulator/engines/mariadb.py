@@ -292,9 +292,10 @@ class MariaDbCluster(EngineCluster):
         `@@innodb_read_only` tells the role, as on Aurora; MariaDB keeps it OFF on readers
         (replication writes InnoDB) and uses `read_only` instead. `@@hostname` is the instance's
         own (`ip-127-43-1-61`, as Aurora names its hosts): every engine here shares the machine's,
-        and the AWS Advanced Python Wrapper tells hosts apart by `CONCAT(@@hostname, ':', @@port)`. Under `aurora`: the instance's
-        identity, the cluster's members (republished on every topology change), who may inject
-        faults, and the virtual storage nodes whose toxics hold the writer's commits.
+        and the AWS Advanced Python Wrapper tells hosts apart by `CONCAT(@@hostname, ':', @@port)`.
+        Under `aurora`: the instance's identity, the cluster's members (republished on every
+        topology change), who may inject faults, and the virtual storage nodes whose toxics hold
+        the writer's commits.
         """
         return {"@@aurora_server_id": f"'{identifier}'",
                 "@@aurora_version": f"'{self.aurora_version}'",
