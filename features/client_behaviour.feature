@@ -5,8 +5,9 @@ Feature: What the application sees during a failover
   endpoint afresh, check it reached the writer) turns it into slow requests instead, and its
   latency returns to normal once the new writer is reachable.
 
-  Scenario Outline: A resilient client rides out a failover that a naive client turns into errors on <engine>
-    Given an <engine> cluster with a writer and 1 reader
+  @certification
+  Scenario: A resilient client rides out a failover that a naive client turns into errors
+    Given an Aurora cluster with a writer and 1 reader
     And the probes are watching the cluster
     And a load of 10 users running the "oltp" workload with the naive client
     And a load of 10 users running the "oltp" workload with the resilient client
@@ -16,13 +17,3 @@ Feature: What the application sees during a failover
     And the application using the naive client saw errors for no longer than 15 seconds
     And the application using the resilient client saw no errors
     And the p95 latency of the resilient client returns to its baseline within 20 seconds
-
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |

@@ -5,11 +5,11 @@ Feature: Drivers
   own, and a Locust load of its own; the report compares the RTO and the load errors each saw.
 
   Background:
-    Given an <engine> cluster with a writer and 2 readers
+    Given an Aurora cluster with a writer and 2 readers
     And the probes are watching the cluster
     And a write probe also runs through the AWS Advanced Python Wrapper
 
-  Scenario Outline: The plain driver and the AWS Advanced Python Wrapper through a failover on <engine>
+  Scenario: The plain driver and the AWS Advanced Python Wrapper through a failover
     Given a load of 4 users running the "oltp" workload with the naive client
     And a load of 4 users running the "oltp" workload through the AWS Advanced Python Wrapper
     And a steady state of 3 seconds
@@ -19,13 +19,3 @@ Feature: Drivers
     And no acknowledged write is lost
     And the application with the aws-wrapper client saw errors for no longer than 60 seconds
     And the report compares the RTO each driver saw
-
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |

@@ -3,21 +3,11 @@ Feature: Stop condition
   an incident into a bigger one. A scenario names the error rate its load may show in the steady
   state; above it the fault is not injected, and the game day stops there.
 
-  Scenario Outline: A load that fails in the steady state stops the game day before the fault on <engine>
-    Given an <engine> cluster with a writer and 1 reader
+  Scenario: A load that fails in the steady state stops the game day before the fault
+    Given an Aurora cluster with a writer and 1 reader
     And the probes are watching the cluster
     And a load of 5 users running the "misrouted" workload
     And the game day stops before the fault if the load's error rate exceeds 1 percent
     And a steady state of 2 seconds
     When the cluster fails over
     Then the game day stops before the fault
-
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |

@@ -1,15 +1,16 @@
-@emulator-only @aurora-postgresql
+@emulator-only @aurora-postgresql-only
 Feature: Storage quorum
   The cluster volume keeps six copies of the data, two in each of three Availability Zones, and
   commits a write once four copies hold it. Losing a whole AZ must not stop writes; losing a
   third copy must stop them without losing any, and reads must go on throughout.
 
   Background:
-    Given an Aurora PostgreSQL cluster with a writer and 2 readers
+    Given an Aurora cluster with a writer and 2 readers
     And the probes are watching the cluster
     And a load of 20 users running the "oltp" workload
     And a steady state of 2 seconds
 
+  @certification
   Scenario: Losing the storage of one Availability Zone keeps writes and reads going
     When the storage nodes of Availability Zone "a" are lost
     Then writes are not interrupted

@@ -3,12 +3,13 @@ Feature: Writer failover
   briefly, every write they were told was committed survives, and the readers catch up.
 
   Background:
-    Given an <engine> cluster with a writer and 2 readers
+    Given an Aurora cluster with a writer and 2 readers
     And the probes are watching the cluster
     And a load of 20 users running the "oltp" workload
     And a steady state of 3 seconds
 
-  Scenario Outline: Managed failover promotes the reader Aurora chooses on <engine>
+  @certification
+  Scenario: Managed failover promotes the reader Aurora chooses
     When the cluster fails over
     Then the reader with the best promotion tier becomes the writer
     And writes are back within the documented failover time
@@ -17,45 +18,15 @@ Feature: Writer failover
     And the application saw errors for no longer than 15 seconds
     And the p95 latency returns to its baseline within 15 seconds
 
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |
-
-  Scenario Outline: Failover to a named reader on <engine>
+  Scenario: Failover to a named reader
     When the cluster fails over to the second reader
     Then the second reader becomes the writer
     And writes are back within 30 seconds
     And no acknowledged write is lost
 
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |
-
-  Scenario Outline: Promotion follows the promotion tiers on <engine>
+  Scenario: Promotion follows the promotion tiers
     Given the second reader has promotion tier 0
     And the first reader has promotion tier 15
     When the cluster fails over
     Then the second reader becomes the writer
     And no acknowledged write is lost
-
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |

@@ -3,41 +3,22 @@ Feature: Instance reboot
   measures how long applications could not write while the writer restarted.
 
   Background:
-    Given an <engine> cluster with a writer and 2 readers
+    Given an Aurora cluster with a writer and 2 readers
     And the probes are watching the cluster
     And a load of 20 users running the "oltp" workload
     And a steady state of 2 seconds
 
-  Scenario Outline: Rebooting the writer restarts it without a failover on <engine>
+  @certification
+  Scenario: Rebooting the writer restarts it without a failover
     When the writer is rebooted
     Then the writer does not change
     And writes are back within 60 seconds
     And no acknowledged write is lost
     And the application saw errors for no longer than 60 seconds
 
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |
-
-  Scenario Outline: Rebooting a reader does not disturb writes on <engine>
+  Scenario: Rebooting a reader does not disturb writes
     When the first reader is rebooted
     Then the writer does not change
     And writes are not interrupted
     And no acknowledged write is lost
     And the application saw errors for no longer than 15 seconds
-
-    @aurora-postgresql
-    Examples: Aurora PostgreSQL
-      | engine            |
-      | Aurora PostgreSQL |
-
-    @aurora-mysql
-    Examples: Aurora MySQL
-      | engine       |
-      | Aurora MySQL |

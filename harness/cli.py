@@ -1,18 +1,22 @@
 """`gameday`: the command line of aurora-gameday.
 
-Commands are grouped as users think of them: `gameday run` runs scenarios, `gameday targets`
-lists the documented targets, `gameday report` renders a run's HTML report, and `gameday
-emulator ...` runs the local Aurora emulator and its emulator-only controls.
+Commands are grouped as users think of them: `gameday run` runs scenarios, `gameday certify`
+runs the certification suite and makes its certificate and evidence bundle, `gameday verify`
+checks a bundle, `gameday trends` prints the figures over the runs, `gameday targets` lists the
+documented targets, `gameday report` renders a run's HTML report, and `gameday emulator ...`
+runs the local Aurora emulator and its emulator-only controls.
 
-Expected failures print one line on stderr, never a traceback: exit status 2 for a usage
-error or bad input (unknown instance, no emulator running), 1 when the operation itself
-failed (the daemon did not start, the emulator did not answer).
+Expected failures print one line on stderr, never a traceback. Game days (run, certify) exit
+0 when every verdict is met, 1 on a breach, 2 on a usage error or bad input, 3 when they could
+not run (`EXIT_STATUS` below, also in `gameday --help`); emulator commands exit 2 for bad input
+(unknown instance, no emulator running) and 1 when the operation itself failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import urllib.error
@@ -25,10 +29,21 @@ from harness.emulator.controls import ControlError
 from harness.emulator.controls import TOXIC_TYPES
 from harness.emulator.emulator import DEFAULT_REGION, default_state_dir
 from harness.emulator.fabric.toxics import STREAMS
+from harness.environments import ENGINES
 
 PROG = "gameday"
 USAGE_ERROR = 2
 FAILED = 1
+COULD_NOT_RUN = 3
+EXIT_STATUS = """exit status of run and certify (for schedulers and CI):
+  0  every verdict met (certify: certified, quality gate passed)
+  1  breached: a verdict breached, a scenario failed, or the quality gate failed
+  2  usage error or bad input: nothing ran (bad option, malformed feature, bad key or
+     profile, no scenario matched, or none of the suite can run on this target)
+  3  could not run: the target or the harness failed with nothing breached (the emulator
+     did not start, AWS did not answer, a scenario errored, the report tools failed)
+verify: 0 verified, 1 not verified (each problem names its file), 2 not a bundle or a bad key.
+emulator commands: 2 bad input, 1 the operation failed."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), FAILED)
     except urllib.error.URLError as exc:
         return _fail(f"the emulator did not answer: {exc.reason}", FAILED)
+    except BrokenPipeError:  # `gameday emulator status | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as exc:  # e.g. a state dir we may not write
         return _fail(str(exc), FAILED)
     except KeyboardInterrupt:
@@ -59,29 +77,74 @@ def _fail(message: str, status: int) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Chaos and disaster-recovery game days for Amazon Aurora.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Chaos and disaster-recovery game days for Amazon Aurora.",
+                                     epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     _add_run_commands(groups)
     _add_emulator_commands(groups)
     return parser
 
 
+def _game_day_options() -> argparse.ArgumentParser:
+    """The options `gameday run` and `gameday certify` share."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("features", nargs="*", type=Path,
+                         help="feature files or directories (default: every scenario in ./features)")
+    options.add_argument("--target", choices=("emulator", "aws"), default="emulator",
+                         help="where the clusters are (default: the local emulator)")
+    options.add_argument("--tags", help="select scenarios by tag, e.g. '@emulator-only and not @negative-control'")
+    options.add_argument("--engine", dest="engines", action="append", choices=ENGINES, default=[],
+                         help="run each scenario on this engine (repeat for both; default: both on the emulator, "
+                              "the engines of the profile's clusters on AWS)")
+    options.add_argument("--profile", type=Path,
+                         help="the TOML file naming the clusters the harness may touch (AWS), the certification "
+                              "suite and the trends' margin")
+    options.add_argument("--run-id", help="name of the run (default: a timestamp)")
+    options.add_argument("--reports", type=Path, default=None, help="where runs are written (default: ./reports)")
+    options.add_argument("--dns-ttl", type=_bounded(float, 0), default=None,
+                         help="emulator only: the cluster endpoint's DNS TTL in seconds (default: 5, as on Aurora)")
+    options.add_argument("--load-workers", type=_bounded(int, 0), default=0, metavar="N",
+                         help="run each load as a Locust master with N local worker processes (default: one process)")
+    options.add_argument("--notify", metavar="URL", help="POST a short JSON summary of the run to this webhook "
+                                                         "(http or https; never printed)")
+    return options
+
+
 def _add_run_commands(groups: argparse._SubParsersAction) -> None:
-    run = groups.add_parser("run", help="run game-day scenarios and write reports/<run-id>/")
-    run.add_argument("features", nargs="*", type=Path,
-                     help="feature files or directories (default: every scenario in features/)")
-    run.add_argument("--target", choices=("emulator", "aws"), default="emulator",
-                     help="where the clusters are (default: the local emulator)")
-    run.add_argument("--tags", help="select scenarios by tag, e.g. '@emulator-only and not @negative-control'")
-    run.add_argument("--profile", type=Path, help="AWS only: the TOML file naming the clusters the harness may touch")
+    shared = _game_day_options()
+    run = groups.add_parser("run", parents=[shared], help="run game-day scenarios and write reports/<run-id>/",
+                            epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--dry-run", action="store_true", help="AWS only: show the plan without acting")
-    run.add_argument("--run-id", help="name of the run (default: a timestamp)")
-    run.add_argument("--reports", type=Path, default=None, help="where runs are written (default: reports/)")
-    run.add_argument("--dns-ttl", type=_bounded(float, 0), default=None,
-                     help="emulator only: the cluster endpoint's DNS TTL in seconds (default: 5, as on Aurora)")
-    run.add_argument("--load-workers", type=_bounded(int, 0), default=0, metavar="N",
-                     help="run each load as a Locust master with N local worker processes (default: one process)")
     run.set_defaults(handler=_run)
+
+    cleanup = groups.add_parser("cleanup", help="delete what an interrupted run created on AWS (found by its tag)")
+    cleanup.add_argument("--profile", type=Path, required=True, help="the TOML profile: its clusters' Regions")
+    cleanup.add_argument("--run-id", help="only what this run created (default: everything the harness created)")
+    cleanup.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    cleanup.set_defaults(handler=_cleanup)
+
+    certify = groups.add_parser(
+        "certify", parents=[shared], epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="run the certification suite (@certification) and write its report, certificate and evidence bundle")
+    certify.add_argument("--signing-key", type=Path, metavar="FILE",
+                         help="Ed25519 private key (PEM, or a 32-byte seed in base64 or hex) that signs the bundle; "
+                              "default: $GAMEDAY_SIGNING_KEY; without either the bundle is unsigned")
+    certify.set_defaults(handler=_certify, dry_run=False)
+
+    verify = groups.add_parser("verify", help="check an evidence bundle: digests, signature, verdicts recomputed",
+                               epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("bundle", type=Path, help="the bundle (<run id>.evidence.zip, or the directory it was "
+                                                  "unpacked into)")
+    verify.add_argument("--public-key", metavar="KEY",
+                        help="the signer's Ed25519 public key: a PEM file, or the key's 32 bytes in base64")
+    verify.set_defaults(handler=_verify)
+
+    trends = groups.add_parser("trends", help="each scenario's figures over the last runs, regressions flagged")
+    trends.add_argument("--reports", type=Path, default=None, help="where runs are written (default: ./reports)")
+    trends.add_argument("--runs", type=_bounded(int, 1), default=5, metavar="N", help="the last N runs (default: 5)")
+    trends.add_argument("--scenario", metavar="TEXT", help="only scenarios whose name contains TEXT")
+    trends.add_argument("--profile", type=Path, help="read the regression margin from the profile's [trends]")
+    trends.set_defaults(handler=_trends)
 
     targets = groups.add_parser("targets", help="list the documented targets verdicts are judged against")
     targets.set_defaults(handler=_targets)
@@ -91,17 +154,100 @@ def _add_run_commands(groups: argparse._SubParsersAction) -> None:
     add_report_arguments(groups.add_parser("report", help="render a run's HTML report (Allure 3, offline)"))
 
 
-def _run(args: argparse.Namespace) -> int:
-    from harness.run import RunError, RunOptions, run
+def _run_options(args: argparse.Namespace) -> Any:
+    from harness.run import RunOptions
 
-    options = RunOptions(features=args.features, target=args.target, tags=args.tags, profile=args.profile,
+    options = RunOptions(features=args.features, target=args.target, tags=args.tags, engines=args.engines,
+                         profile=args.profile,
                          dry_run=args.dry_run, run_id=args.run_id, dns_ttl=args.dns_ttl, load_workers=args.load_workers)
     if args.reports is not None:
         options.reports = args.reports
+    return options
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.certify.command import after_run
+    from harness.certify.notify import check_url
+    from harness.run import RunError, execute
+
     try:
-        return run(options)
+        if args.notify:
+            check_url(args.notify)
+        result = execute(_run_options(args))
     except RunError as exc:
+        return _fail(str(exc), exc.status)
+    except ValueError as exc:
         return _fail(str(exc), USAGE_ERROR)
+    except OSError as exc:  # the run could not write its reports
+        return _fail(str(exc), COULD_NOT_RUN)
+    after_run(result, command="run", notify_url=args.notify, profile=args.profile)
+    return result.status
+
+
+def _certify(args: argparse.Namespace) -> int:
+    from harness.certify.command import CertifyOptions, certify
+    from harness.run import RunError
+
+    try:
+        return certify(CertifyOptions(_run_options(args), signing_key=args.signing_key, notify=args.notify))
+    except RunError as exc:
+        return _fail(str(exc), exc.status)
+    except OSError as exc:
+        return _fail(str(exc), COULD_NOT_RUN)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from harness.certify.keys import KeyProblem, load_public_key
+    from harness.certify.verify import NotABundle, verify
+
+    try:
+        key = load_public_key(args.public_key) if args.public_key else None
+        verification = verify(args.bundle, key)
+    except (KeyProblem, NotABundle) as exc:
+        return _fail(str(exc), USAGE_ERROR)
+    print(verification.text())
+    return 0 if verification.ok else FAILED
+
+
+def _trends(args: argparse.Namespace) -> int:
+    from harness.certify.settings import SettingsError, trend_settings
+    from harness.certify.trends import HISTORY, format_trends, read_history
+
+    history = (args.reports or Path.cwd() / "reports") / HISTORY
+    try:
+        settings = trend_settings(args.profile)
+    except SettingsError as exc:
+        return _fail(str(exc), USAGE_ERROR)
+    print(format_trends(read_history(history), runs=args.runs, settings=settings, scenario=args.scenario))
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    """Find (and unless --dry-run, delete) the harness's own leftovers in every Region of the profile."""
+    import boto3
+
+    from harness.cleanup import delete_leftovers, find_leftovers
+    from harness.environments import TargetUnavailable, load_profile
+
+    try:
+        regions = sorted({c.region for c in load_profile(args.profile).clusters})
+    except TargetUnavailable as exc:
+        return _fail(str(exc), USAGE_ERROR)
+    if not regions:
+        return _fail(f"profile {args.profile} names no cluster, so no Region to look in", USAGE_ERROR)
+    found_any = False
+    for region in regions:
+        rds = boto3.client("rds", region_name=region, endpoint_url=os.environ.get("GAMEDAY_AWS_ENDPOINT_URL"))
+        leftovers = find_leftovers(rds, args.run_id)
+        found_any = found_any or bool(leftovers)
+        for line in leftovers.lines():
+            print(("would delete  " if args.dry_run else "deleting  ") + line, flush=True)
+        if leftovers and not args.dry_run:
+            for line in delete_leftovers(rds, leftovers):
+                print(line, flush=True)
+    if not found_any:
+        print("nothing the harness created is left")
+    return 0
 
 
 def _targets(args: argparse.Namespace) -> int:
@@ -182,6 +328,29 @@ def _add_emulator_commands(groups: argparse._SubParsersAction) -> None:
         zone.add_argument("az", help="e.g. us-east-1a")
         zone.set_defaults(handler=_az, verb=verb)
 
+    outage = commands.add_parser("region", help="lose or restore a whole Region (Global Database game days)")
+    outage_commands = outage.add_subparsers(dest="region_command", metavar="COMMAND", required=True)
+    for verb in ("down", "up"):
+        whole = outage_commands.add_parser(verb, parents=[region], help=f"take the --region {verb}: every instance, "
+                                                                        f"endpoint and inter-Region link of it")
+        whole.set_defaults(handler=_region_outage, verb=verb)
+
+    between = commands.add_parser("region-link", help="the replication link between two Regions")
+    between_commands = between.add_subparsers(dest="link_command", metavar="COMMAND", required=True)
+    for verb in ("cut", "restore"):
+        pair = between_commands.add_parser(verb, parents=[state], help=f"{verb} replication between two Regions")
+        pair.add_argument("region_a")
+        pair.add_argument("region_b")
+        pair.set_defaults(handler=_region_link, verb=verb)
+    rtt = between_commands.add_parser("rtt", parents=[state], help="set the round trip between two Regions")
+    rtt.add_argument("region_a")
+    rtt.add_argument("region_b")
+    rtt.add_argument("milliseconds", type=_bounded(float, 0))
+    rtt.set_defaults(handler=_region_rtt)
+    network = between_commands.add_parser("status", parents=[state], help="Regions down, links cut, round trips")
+    network.set_defaults(handler=lambda args: _say(json.dumps(
+        daemon.control_client(_state_dir(args)).call("region_network"), indent=2)))
+
     links = commands.add_parser("links", parents=[region], help="replication links of a cluster that take toxics")
     links.add_argument("cluster")
     links.set_defaults(handler=lambda args: _say("\n".join(_control(args, "list_links", cluster=args.cluster))))
@@ -210,10 +379,28 @@ def _add_emulator_commands(groups: argparse._SubParsersAction) -> None:
     remove.add_argument("name")
     remove.set_defaults(handler=_toxic_remove)
 
+    requests = commands.add_parser("requests", parents=[state],
+                                   help="the RDS API calls the emulator received (operation names, never values)")
+    requests.add_argument("--mutating", action="store_true", help="only calls that can change something")
+    requests.add_argument("--clear", action="store_true", help="forget the calls received so far")
+    requests.set_defaults(handler=_emulator_requests)
+
     dns_ttl = commands.add_parser("dns-ttl", parents=[region], help="set how long a cluster endpoint's DNS is stale")
     dns_ttl.add_argument("cluster")
     dns_ttl.add_argument("seconds", type=_bounded(float, 0))
     dns_ttl.set_defaults(handler=_dns_ttl)
+
+
+def _emulator_requests(args: argparse.Namespace) -> int:
+    """Which RDS calls reached the emulator: point a dry run at it and check it sent no change."""
+    from harness.emulator.request_log import is_mutating
+
+    client = daemon.control_client(_state_dir(args))
+    if args.clear:
+        return _say(f"forgot {client.call('clear_request_log')} call(s)")
+    calls = [c for c in client.call("request_log") if not args.mutating or is_mutating(c["operation"])]
+    return _say("\n".join(f"{c['index']:>6}  {c['time']}  {c['region']}  {c['operation']}" for c in calls)
+                or "no call")
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -244,6 +431,7 @@ Point the AWS CLI and boto3 at it (fixed emulator credentials, not secrets):
   export AWS_SECRET_ACCESS_KEY={info['aws_secret_access_key']}
   export AWS_DEFAULT_REGION={region}
   export AWS_ENDPOINT_URL_RDS={url}
+  aws rds describe-db-clusters --endpoint-url {url}    # AWS CLI v1 ignores AWS_ENDPOINT_URL_RDS
 
 or in Python:
   import boto3
@@ -271,6 +459,14 @@ def _emulator_status(args: argparse.Namespace) -> int:
         print(f"\nregion {region}: {len(clusters)} cluster(s)")
         for identifier, cluster in clusters.items():
             _print_cluster(identifier, cluster)
+    for identifier, database in (report.get("global_clusters") or {}).items():
+        members = ", ".join(f"{member} {sync}" for member, sync in database["members"].items())
+        print(f"\nglobal cluster {identifier}: {database['status']}, primary {database['writer'] or '-'}, "
+              f"writer endpoint {database['endpoint']}; members: {members or 'none'}")
+    network = report.get("network") or {}
+    if network.get("down") or network.get("cut"):
+        print(f"\nRegions down: {', '.join(network['down']) or 'none'}; links cut: "
+              f"{', '.join('-'.join(pair) for pair in network['cut']) or 'none'}")
     return 0
 
 
@@ -308,6 +504,23 @@ def _storage_node(args: argparse.Namespace) -> int:
 def _az(args: argparse.Namespace) -> int:
     affected = _control(args, f"az_{args.verb}", az=args.az)
     return _say(f"{args.az} is {args.verb}; clusters affected: {', '.join(affected) or 'none'}")
+
+
+def _region_outage(args: argparse.Namespace) -> int:
+    affected = _control(args, f"region_{args.verb}")
+    return _say(f"{args.region} is {args.verb}; clusters affected: {', '.join(affected) or 'none'}")
+
+
+def _region_link(args: argparse.Namespace) -> int:
+    daemon.control_client(_state_dir(args)).call(f"{args.verb}_region_link", region_a=args.region_a,
+                                                 region_b=args.region_b)
+    return _say(f"replication between {args.region_a} and {args.region_b}: {args.verb}")
+
+
+def _region_rtt(args: argparse.Namespace) -> int:
+    rtt_ms = daemon.control_client(_state_dir(args)).call("set_region_rtt", region_a=args.region_a,
+                                                          region_b=args.region_b, milliseconds=args.milliseconds)
+    return _say(f"round trip between {args.region_a} and {args.region_b}: {rtt_ms:g} ms")
 
 
 def _dns_ttl(args: argparse.Namespace) -> int:

@@ -107,6 +107,21 @@ class AuroraCluster:
     def reboot(self, instance: str) -> dict[str, Any]:
         return self.rds.reboot_db_instance(DBInstanceIdentifier=instance)["DBInstance"]
 
+    def promotion_tier(self, instance: str) -> int:
+        described = self.rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]
+        return int(described.get("PromotionTier", 1))
+
+    def set_promotion_tier(self, instance: str, tier: int, timeout: float = 600.0) -> None:
+        """ModifyDBInstance PromotionTier, applied immediately; returns once the API shows it and
+        the instance is available again (on AWS it passes through `modifying`)."""
+        self.rds.modify_db_instance(DBInstanceIdentifier=instance, PromotionTier=tier, ApplyImmediately=True)
+        self.wait_until(lambda: self._instance_shows_tier(instance, tier), timeout,
+                        f"{instance} showing promotion tier {tier}")
+
+    def _instance_shows_tier(self, instance: str, tier: int) -> bool:
+        described = self.rds.describe_db_instances(DBInstanceIdentifier=instance)["DBInstances"][0]
+        return described.get("PromotionTier") == tier and described["DBInstanceStatus"] == "available"
+
     def events(self, since: datetime, source_type: str | None = None) -> list[dict[str, Any]]:
         """RDS events since `since` for the cluster and its instances, oldest first."""
         start = since.astimezone(timezone.utc) - timedelta(seconds=1)
@@ -117,3 +132,69 @@ class AuroraCluster:
             for page in paginator.paginate(SourceType=kind, StartTime=start):
                 events += [e for e in page["Events"] if e["SourceIdentifier"] in names]
         return sorted(events, key=lambda e: e["Date"])
+
+    # --- backups, snapshots and restores -------------------------------------------------------------
+    def restorable_window(self) -> tuple[datetime | None, datetime | None]:
+        """(EarliestRestorableTime, LatestRestorableTime) as DescribeDBClusters reports them now."""
+        described = self.describe()
+        return described.get("EarliestRestorableTime"), described.get("LatestRestorableTime")
+
+    def restore_to_point_in_time(self, target: str, point: datetime | None, tags: list[dict[str, str]],
+                                 restore_type: str = "full-copy") -> AuroraCluster:
+        """RestoreDBClusterToPointInTime into a new cluster `target` (at `point`, or the latest restorable
+        time when None); returns it (`creating`, no instances yet, as on AWS)."""
+        params: dict[str, Any] = {"DBClusterIdentifier": target, "SourceDBClusterIdentifier": self.identifier,
+                                  "RestoreType": restore_type, "Tags": tags}
+        if point is None:
+            params["UseLatestRestorableTime"] = True
+        else:
+            params["RestoreToTime"] = point
+        self.rds.restore_db_cluster_to_point_in_time(**params)
+        return AuroraCluster(self.rds, target, self.poll_interval)
+
+    def take_snapshot(self, name: str, tags: list[dict[str, str]]) -> dict[str, Any]:
+        """CreateDBClusterSnapshot; returns the snapshot as the API describes it (`creating`)."""
+        return self.rds.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=name, DBClusterIdentifier=self.identifier,
+                                                   Tags=tags)["DBClusterSnapshot"]
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        return self.rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"][0]
+
+    def restore_from_snapshot(self, snapshot: str, target: str, tags: list[dict[str, str]]) -> AuroraCluster:
+        """RestoreDBClusterFromSnapshot into a new cluster `target` of this cluster's engine."""
+        engine = self.describe()["Engine"]
+        self.rds.restore_db_cluster_from_snapshot(DBClusterIdentifier=target, SnapshotIdentifier=snapshot,
+                                                  Engine=engine, Tags=tags)
+        return AuroraCluster(self.rds, target, self.poll_interval)
+
+    def delete_snapshot(self, name: str) -> None:
+        self.rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=name)
+
+    def add_instance(self, identifier: str, instance_class: str, tags: list[dict[str, str]]) -> None:
+        """CreateDBInstance in this cluster (the first one becomes its writer)."""
+        engine = self.describe()["Engine"]
+        self.rds.create_db_instance(DBInstanceIdentifier=identifier, DBClusterIdentifier=self.identifier,
+                                    Engine=engine, DBInstanceClass=instance_class, Tags=tags)
+
+    def delete_with_instances(self, timeout: float = 900.0) -> None:
+        """Delete every instance (readers first), then the cluster itself, without a final snapshot:
+        how the harness removes what it created."""
+        for member in sorted(self.members(), key=lambda m: m.is_writer):
+            if member.status != "deleting":
+                self.rds.delete_db_instance(DBInstanceIdentifier=member.identifier, SkipFinalSnapshot=True)
+        self.wait_until(lambda: not self.members(), timeout, "instances deleted")
+        self.rds.delete_db_cluster(DBClusterIdentifier=self.identifier, SkipFinalSnapshot=True)
+
+    # --- Backtrack (Aurora MySQL) ----------------------------------------------------------------------
+    def backtrack(self, to: datetime, use_earliest: bool = False, force: bool = False) -> dict[str, Any]:
+        """BacktrackDBCluster: rewind this cluster in place; returns the backtrack as the API answers it."""
+        return self.rds.backtrack_db_cluster(DBClusterIdentifier=self.identifier, BacktrackTo=to, Force=force,
+                                             UseEarliestTimeOnPointInTimeUnavailable=use_earliest)
+
+    def backtracks(self, identifier: str | None = None) -> list[dict[str, Any]]:
+        """DescribeDBClusterBacktracks, newest first as AWS lists them (all pages)."""
+        params: dict[str, Any] = {"DBClusterIdentifier": self.identifier}
+        if identifier:
+            params["BacktrackIdentifier"] = identifier
+        pages = self.rds.get_paginator("describe_db_cluster_backtracks").paginate(**params)
+        return [b for page in pages for b in page["DBClusterBacktracks"]]

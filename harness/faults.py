@@ -1,28 +1,25 @@
-"""Faults: small objects that say what they will do and then do it.
+"""Faults: the actions a game day is about (`harness.actions`): say it, do it, put it back.
 
 API faults go through the public RDS API and run unchanged on real AWS. Emulator-only faults
 (storage nodes, AZ loss, link toxics, unsafe promotion) need the emulator's controls and
-refuse to run anywhere else.
+refuse to run anywhere else. Each is applied through `GameDay.act()`, so a dry run only plans
+it; its rollback puts back what a real cluster would otherwise keep (a failover leaves the
+writer elsewhere: the rollback fails back to the writer the scenario started with).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
+from harness.actions import Action, Context
 from harness.dialects.base import Outcome
 from harness.environments import ClusterUnderTest, Environment, TargetUnavailable
 from harness.fault_queries import Crash, FaultQuery
 
+Fault = Action  # a fault is an action whose effect the game day measures
 
-class Fault(Protocol):
-    name: str
-
-    def describe(self) -> str:
-        """One sentence for the plan (dry run) and the report."""
-
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        """Do it; return details worth keeping on the timeline."""
+FAILBACK_TIMEOUT_S = 600.0
 
 
 def _controls(environment: Environment, fault: str) -> Any:
@@ -32,99 +29,139 @@ def _controls(environment: Environment, fault: str) -> Any:
     return controls
 
 
+class EmulatorOnly(Action):
+    """A fault only the emulator's controls can cause (no RDS API does it). Its `undo` runs as the
+    rollback where the cluster outlives the scenario (a long-lived emulator cluster); one created
+    for the scenario is deleted instead."""
+
+    needs: ClassVar[str] = "this fault"  # names it in the refusal on a target without the controls
+
+    def controls(self, context: Context) -> Any:
+        return _controls(context.environment, self.needs)
+
+    def rollback(self, context: Context) -> str | None:
+        return self.undo(context, self.controls(context)) if context.keeps_cluster else None
+
+    def undo(self, context: Context, controls: Any) -> str | None:
+        """Put back what `apply` did; say what, or None when there is nothing to put back."""
+        return None
+
+
 @dataclass
-class Failover:
+class Failover(Action):
     """FailoverDBCluster, to a named reader or the one Aurora picks."""
 
     target: str | None = None
-    name: str = "failover"
+    old_writer: str | None = field(default=None, init=False)
+    name: ClassVar[str] = "failover"
 
     def describe(self) -> str:
         return f"FailoverDBCluster to {self.target}" if self.target else "FailoverDBCluster (Aurora picks the reader)"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        before = cut.cluster.topology()
-        cut.cluster.failover(self.target)
+    def apply(self, context: Context) -> dict[str, Any]:
+        before = context.cut.cluster.topology()
+        self.old_writer = before["writer"]
+        context.cut.cluster.failover(self.target)
         return {"old_writer": before["writer"], "requested_target": self.target}
+
+    def rollback(self, context: Context) -> str | None:
+        return fail_back(context, self.old_writer)
 
 
 @dataclass
-class Reboot:
+class Reboot(Action):
     """RebootDBInstance: a restart in place, never a failover on Aurora."""
 
     instance: str
-    name: str = "reboot"
+    name: ClassVar[str] = "reboot"
 
     def describe(self) -> str:
         return f"RebootDBInstance {self.instance}"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        cut.cluster.reboot(self.instance)
+    def apply(self, context: Context) -> dict[str, Any]:
+        context.cut.cluster.reboot(self.instance)
         return {"instance": self.instance}
 
 
 @dataclass
-class StorageNodesDown:
+class StorageNodesDown(EmulatorOnly):
     """Emulator-only: stop storage nodes of the cluster volume."""
 
     nodes: list[str]
-    name: str = "storage-nodes-down"
+    name: ClassVar[str] = "storage-nodes-down"
+    needs: ClassVar[str] = "stopping storage nodes"
 
     def describe(self) -> str:
         return f"stop storage nodes {', '.join(self.nodes)}"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        controls = _controls(environment, "stopping storage nodes")
-        for node in self.nodes:
-            controls.stop_storage_node(cluster=cut.identifier, node=node)
-        return {"nodes": self.nodes, "storage": controls.storage_status(cluster=cut.identifier)}
+    def apply(self, context: Context) -> dict[str, Any]:
+        return _switch_storage_nodes(self.controls(context), context.cut.identifier, self.nodes, up=False)
+
+    def undo(self, context: Context, controls: Any) -> str | None:
+        cluster = context.cut.identifier
+        down = [n for n, state in controls.storage_status(cluster=cluster).items()
+                if n in self.nodes and state == "stopped"]
+        for node in down:
+            controls.start_storage_node(cluster=cluster, node=node)
+        return f"restarted storage nodes {', '.join(down)}" if down else None
 
 
 @dataclass
-class StorageNodesUp:
+class StorageNodesUp(EmulatorOnly):
     nodes: list[str]
-    name: str = "storage-nodes-up"
+    name: ClassVar[str] = "storage-nodes-up"
+    needs: ClassVar[str] = "restarting storage nodes"
 
     def describe(self) -> str:
         return f"restart storage nodes {', '.join(self.nodes)}"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        controls = _controls(environment, "restarting storage nodes")
-        for node in self.nodes:
-            controls.start_storage_node(cluster=cut.identifier, node=node)
-        return {"nodes": self.nodes, "storage": controls.storage_status(cluster=cut.identifier)}
+    def apply(self, context: Context) -> dict[str, Any]:
+        return _switch_storage_nodes(self.controls(context), context.cut.identifier, self.nodes, up=True)
+
+
+def _switch_storage_nodes(controls: Any, cluster: str, nodes: list[str], *, up: bool) -> dict[str, Any]:
+    """Start or stop storage nodes of the cluster volume; what was asked and the volume's state after."""
+    for node in nodes:
+        (controls.start_storage_node if up else controls.stop_storage_node)(cluster=cluster, node=node)
+    return {"nodes": nodes, "storage": controls.storage_status(cluster=cluster)}
 
 
 @dataclass
-class AzDown:
+class AzDown(EmulatorOnly):
     """Emulator-only: lose a whole Availability Zone (its storage nodes and instances)."""
 
     az: str
-    name: str = "az-down"
+    name: ClassVar[str] = "az-down"
+    needs: ClassVar[str] = "an AZ outage"
 
     def describe(self) -> str:
         return f"take down Availability Zone {self.az}"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        _controls(environment, "an AZ outage").az_down(az=self.az, region=cut.cluster.rds.meta.region_name)
+    def apply(self, context: Context) -> dict[str, Any]:
+        self.controls(context).az_down(az=self.az, region=_region(context))
         return {"az": self.az}
+
+    def undo(self, context: Context, controls: Any) -> str | None:
+        controls.az_up(az=self.az, region=_region(context))
+        return f"brought Availability Zone {self.az} back"
 
 
 @dataclass
-class AzUp:
+class AzUp(EmulatorOnly):
     az: str
-    name: str = "az-up"
+    name: ClassVar[str] = "az-up"
+    needs: ClassVar[str] = "an AZ recovery"
 
     def describe(self) -> str:
         return f"bring Availability Zone {self.az} back"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        _controls(environment, "an AZ recovery").az_up(az=self.az, region=cut.cluster.rds.meta.region_name)
+    def apply(self, context: Context) -> dict[str, Any]:
+        self.controls(context).az_up(az=self.az, region=_region(context))
         return {"az": self.az}
 
 
 @dataclass
-class ReaderLag:
+class ReaderLag(EmulatorOnly):
     """Emulator-only: a reader holds the writer's commits `lag_ms` late.
 
     How depends on the engine, as the emulator decides: Aurora PostgreSQL's readers get the
@@ -134,15 +171,20 @@ class ReaderLag:
 
     reader: str
     lag_ms: int
-    name: str = "reader-lag"
+    name: ClassVar[str] = "reader-lag"
+    needs: ClassVar[str] = "a lagging reader"
 
     def describe(self) -> str:
         return f"make {self.reader} hold the writer's commits {self.lag_ms} ms late"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        _controls(environment, "a lagging reader").lag_reader(cluster=cut.identifier, reader=self.reader,
-                                                               milliseconds=self.lag_ms)
+    def apply(self, context: Context) -> dict[str, Any]:
+        self.controls(context).lag_reader(cluster=context.cut.identifier, reader=self.reader,
+                                          milliseconds=self.lag_ms)
         return {"reader": self.reader, "lag_ms": self.lag_ms}
+
+    def undo(self, context: Context, controls: Any) -> str | None:
+        controls.unlag_reader(cluster=context.cut.identifier, reader=self.reader)
+        return f"{self.reader} no longer held back"
 
 
 class FaultQueryRejected(RuntimeError):
@@ -150,7 +192,7 @@ class FaultQueryRejected(RuntimeError):
 
 
 @dataclass
-class FaultInjectionQueries:
+class FaultInjectionQueries(Action):
     """Aurora's fault-injection queries, run on `instance` through its instance endpoint.
 
     The same on real Aurora and on the emulator: the dialect spells each query as the engine
@@ -160,7 +202,7 @@ class FaultInjectionQueries:
 
     instance: str
     queries: list[FaultQuery]
-    name: str = "fault-injection"
+    name: ClassVar[str] = "fault-injection"
     statements: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -170,7 +212,8 @@ class FaultInjectionQueries:
         """Spell the queries for the cluster's engine (done before the plan is shown)."""
         self.statements = [cut.dialect.fault_injection_sql(q) for q in self.queries]
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
+    def apply(self, context: Context) -> dict[str, Any]:
+        cut = context.cut
         self.render(cut)
         member = next((m for m in cut.members() if m.identifier == self.instance), None)
         if member is None:
@@ -200,7 +243,7 @@ class FaultInjectionQueries:
 
 
 @dataclass
-class UnsafeFailover:
+class UnsafeFailover(EmulatorOnly):
     """Emulator-only negative control: promote `target` without letting it catch up.
 
     Aurora never does this; the emulator can, so a game day can prove that the harness
@@ -208,15 +251,59 @@ class UnsafeFailover:
     """
 
     target: str
-    name: str = "unsafe-failover"
+    name: ClassVar[str] = "unsafe-failover"
+    needs: ClassVar[str] = "an unsafe promotion"
     detail: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         return f"promote {self.target} without catching up (negative control)"
 
-    def inject(self, cut: ClusterUnderTest, environment: Environment) -> dict[str, Any]:
-        controls = _controls(environment, "an unsafe promotion")
-        controls.set_unsafe_promotion(cluster=cut.identifier, enabled=True)
-        before = cut.cluster.topology()
-        cut.cluster.failover(self.target)
+    def apply(self, context: Context) -> dict[str, Any]:
+        self.controls(context).set_unsafe_promotion(cluster=context.cut.identifier, enabled=True)
+        before = context.cut.cluster.topology()
+        context.cut.cluster.failover(self.target)
         return {"old_writer": before["writer"], "requested_target": self.target, "unsafe": True}
+
+    def undo(self, context: Context, controls: Any) -> str | None:
+        controls.set_unsafe_promotion(cluster=context.cut.identifier, enabled=False)
+        return "failovers catch up again"
+
+
+@dataclass
+class RestoreLandsEarly(EmulatorOnly):
+    """Emulator-only negative control: the next restore (or backtrack) of the cluster lands
+    `seconds` earlier than asked, so the game day must find the writes it misses."""
+
+    seconds: float
+    name: ClassVar[str] = "restore-lands-early"
+    needs: ClassVar[str] = "a restore landing early"
+
+    def describe(self) -> str:
+        return f"make the next restore land {self.seconds:g} s earlier than asked (negative control)"
+
+    def apply(self, context: Context) -> dict[str, Any]:
+        self.controls(context).set_restore_offset(cluster=context.cut.identifier, seconds=self.seconds)
+        return {"seconds": self.seconds}
+
+    def undo(self, context: Context, controls: Any) -> str | None:
+        controls.set_restore_offset(cluster=context.cut.identifier, seconds=0)
+        return "restores land where asked again"
+
+
+def _region(context: Context) -> str:
+    return str(context.cut.cluster.rds.meta.region_name)
+
+
+def fail_back(context: Context, writer: str | None) -> str | None:
+    """After a failover on a cluster that outlives the scenario, make `writer` the writer again
+    (once the cluster has settled), so the application's writer is where it was before."""
+    if writer is None or not context.keeps_cluster:
+        return None
+    cluster = context.cut.cluster
+    cluster.wait_settled(timeout=FAILBACK_TIMEOUT_S)
+    if cluster.topology()["writer"] == writer:
+        return None
+    cluster.failover(writer)
+    cluster.wait_until(lambda: cluster.settled() and cluster.topology()["writer"] == writer, FAILBACK_TIMEOUT_S,
+                       f"failing back to {writer}")
+    return f"failed back to {writer}"

@@ -3,6 +3,11 @@
 pytest runs in this process (never as a child), so killing `gameday run` takes everything it
 started with it: the probes die with the process, the emulator's watchdog reaps the engines,
 and the timeline written so far stays on disk.
+
+Exit status, so a scheduler can tell a finding from a failure to look: 0 every verdict met; 1 a
+verdict breached or a scenario failed; 2 usage or bad input (nothing ran, or nothing matched);
+3 the target or the harness could not run (an emulator that would not start, an unreachable
+AWS endpoint, a scenario that errored before or after its steps) with no breach to report.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +27,38 @@ import pytest
 from gherkin.errors import ParserError
 from gherkin.parser import Parser
 
+from harness.certify.settings import SettingsError, trend_settings
+from harness.environments import ENGINES, AwsEnvironment, TargetUnavailable, check_engines
+from harness.report.junit import write_junit
 from harness.targets import table
 
-PROJECT = Path(__file__).resolve().parents[1]
-SCENARIOS_MODULE = PROJECT / "steps" / "test_gameday.py"
-FEATURES_DIR = PROJECT / "features"
-EXIT_OK, EXIT_BREACHED, EXIT_USAGE = 0, 1, 2
+PLUGIN = "harness.steps.plugin"  # the shipped steps (`steps/` in a checkout): see setup.py
+EXIT_OK, EXIT_BREACHED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+JUNIT = "junit.xml"
 
 
 class RunError(ValueError):
-    """Bad input to `gameday run`: the message names the file or option at fault."""
+    """Bad input to `gameday run`: the message names the file or option at fault (exit 2)."""
+
+    status = EXIT_USAGE
+
+
+class TargetUnreachable(RunError):
+    """The target did not answer before anything ran (exit 3): not the user's input, the infrastructure."""
+
+    status = EXIT_UNAVAILABLE
 
 
 @dataclass
 class RunOptions:
-    features: list[Path] = field(default_factory=list)
+    features: list[Path] = field(default_factory=list)  # default: ./features
     target: str = "emulator"
     tags: str | None = None
+    engines: list[str] = field(default_factory=list)  # default: both on the emulator, the profile's on AWS
     profile: Path | None = None
     dry_run: bool = False
     run_id: str | None = None
-    reports: Path = PROJECT / "reports"
+    reports: Path = field(default_factory=lambda: Path.cwd() / "reports")
     dns_ttl: float | None = None
     load_workers: int = 0  # Locust worker processes per load (0: one process, no master)
 
@@ -53,6 +70,24 @@ class Outcome:
     name: str
     status: str  # passed | failed | skipped | error
     message: str = ""
+    title: str | None = None  # as the reports name it: "<scenario> on <engine>" (set by the plugin)
+    feature: str | None = None
+    duration: float = 0.0
+
+
+@dataclass
+class RunResult:
+    """What `execute` did: the exit status, where the run is, and each scenario's outcome."""
+
+    status: int
+    run_id: str
+    run_dir: Path
+    target: str
+    engines: list[str]
+    outcomes: list[Outcome]
+    summary: dict[str, Any]
+    started: datetime
+    finished: datetime
 
 
 class OutcomeCollector:
@@ -61,8 +96,10 @@ class OutcomeCollector:
     def __init__(self) -> None:
         self.outcomes: dict[str, Outcome] = {}
         self.collection_errors: list[str] = []
+        self._seconds: dict[str, float] = {}  # setup, call and teardown together
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._seconds[report.nodeid] = self._seconds.get(report.nodeid, 0.0) + report.duration
         if report.when == "call" or report.outcome != "passed":
             status = report.outcome if report.when == "call" else ("error" if report.failed else report.outcome)
             previous = self.outcomes.get(report.nodeid)
@@ -73,6 +110,12 @@ class OutcomeCollector:
                 elif status != "passed":
                     message = _headline(report.longreprtext)
                 self.outcomes[report.nodeid] = Outcome(report.nodeid.split("::")[-1], status, message)
+        outcome = self.outcomes.get(report.nodeid)
+        if outcome is not None:
+            outcome.duration = self._seconds[report.nodeid]
+            named = dict(report.user_properties)
+            outcome.title = outcome.title or named.get("scenario")
+            outcome.feature = outcome.feature or named.get("feature")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -89,7 +132,10 @@ def _headline(text: str) -> str:
 def check_features(paths: Sequence[Path]) -> list[Path]:
     """Resolve feature files and parse each, so a malformed one is reported before anything runs."""
     files: list[Path] = []
-    for path in paths or [FEATURES_DIR]:
+    if not paths and not (Path.cwd() / "features").is_dir():
+        raise RunError(f"no feature files given and no features/ directory in {Path.cwd()}: name your .feature "
+                       f"files or a directory of them")
+    for path in paths or [Path.cwd() / "features"]:
         path = Path(path).resolve()
         if path.is_dir():
             files += sorted(path.rglob("*.feature"))
@@ -119,13 +165,23 @@ def new_run_id() -> str:
 
 def run(options: RunOptions) -> int:
     """Run the game day; the exit status is non-zero when any target is breached or a scenario fails."""
+    return execute(options).status
+
+
+def execute(options: RunOptions) -> RunResult:
+    """Run the game day and say how it went (RunError before anything ran)."""
     if options.target not in ("emulator", "aws"):
         raise RunError(f"unknown target {options.target!r}: use emulator or aws")
     if options.dry_run and options.target != "aws":
         raise RunError("--dry-run shows the plan for real AWS; on the emulator nothing needs protecting")
     if options.profile and not options.profile.is_file():
         raise RunError(f"profile {options.profile} does not exist")
+    try:
+        trend_settings(options.profile)  # read by each scenario's teardown: a bad table is bad input now
+    except SettingsError as error:
+        raise RunError(str(error)) from None
     features = check_features(options.features)
+    engines = run_engines(options)
     run_id = options.run_id or new_run_id()
     run_dir = (options.reports / run_id).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +191,7 @@ def run(options: RunOptions) -> int:
         "GAMEDAY_RUN_DIR": str(run_dir),
         "GAMEDAY_FEATURES": os.pathsep.join(map(str, features)),
         "GAMEDAY_DRY_RUN": "1" if options.dry_run else "0",
+        "GAMEDAY_ENGINES": ",".join(engines),
     })
     if options.profile:
         os.environ["GAMEDAY_PROFILE"] = str(options.profile.resolve())
@@ -142,29 +199,76 @@ def run(options: RunOptions) -> int:
         os.environ["GAMEDAY_DNS_TTL"] = str(options.dns_ttl)
     if options.load_workers:
         os.environ["GAMEDAY_LOAD_WORKERS"] = str(options.load_workers)
-    # allure-pytest-bdd names results by the feature's path under the rootdir, so it must hold them all.
-    rootdir = os.path.commonpath([str(PROJECT), *map(str, features)])
-    args = [str(SCENARIOS_MODULE), "--rootdir", rootdir, "-o", "addopts=", "-p", "no:cacheprovider",
-            "--strict-markers", "-q", "--tb=short", f"--alluredir={run_dir / 'allure-results'}"]
+    # allure-pytest-bdd names results by the feature's path under the rootdir, so it must hold them all;
+    # the user's own pytest configuration (if any) has nothing to say about a game day.
+    rootdir = os.path.commonpath([str(f.parent) for f in features])
+    args = [str(scenarios_module()), "-p", PLUGIN, "--rootdir", rootdir, "-c", os.devnull, "--import-mode=importlib",
+            "-p", "no:cacheprovider", "--strict-markers", "-q", "--tb=short",
+            f"--alluredir={run_dir / 'allure-results'}"]
     if options.tags:
         args += ["-m", marker_expression(options.tags)]
     collector = OutcomeCollector()
-    print(f"gameday: run {run_id} on {options.target}: {len(features)} feature file(s) -> {run_dir}", flush=True)
+    print(f"gameday: run {run_id} on {options.target} ({', '.join(engines)}): {len(features)} feature file(s) -> "
+          f"{run_dir}", flush=True)
+    started = datetime.now(timezone.utc)
     pytest_status = pytest.main(args, plugins=[collector])
-    summary = summarize(run_dir, collector)
+    finished = datetime.now(timezone.utc)
+    summary = summarize(run_dir, collector, about={
+        "run_id": run_id, "target": options.target, "engines": engines,
+        "started": started.isoformat(timespec="seconds"), "finished": finished.isoformat(timespec="seconds")})
     print(summary["text"], flush=True)
-    if collector.collection_errors or pytest_status in (pytest.ExitCode.USAGE_ERROR,
-                                                        pytest.ExitCode.INTERNAL_ERROR):
-        return EXIT_USAGE
+    status = exit_status(pytest_status, collector, summary["breached"])
     if pytest_status == pytest.ExitCode.NO_TESTS_COLLECTED:
         print("gameday: no scenario matched the selection", flush=True)
+    write_junit(run_dir / JUNIT, collector.outcomes.values(), {s["scenario"]: s for s in summary["scenarios"]},
+                suite=f"aurora-gameday: {run_id}", started=started,
+                properties={"target": options.target, "engines": ",".join(engines), "run.id": run_id})
+    return RunResult(status, run_id, run_dir, options.target, engines, list(collector.outcomes.values()), summary,
+                     started, finished)
+
+
+def exit_status(pytest_status: int | pytest.ExitCode, collector: OutcomeCollector, breached: int) -> int:
+    """A breach (or a failed scenario) outranks a scenario that could not run: it is a finding."""
+    if collector.collection_errors or pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR,
+                                                        pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
-    failed = any(o.status in ("failed", "error") for o in collector.outcomes.values())
-    return EXIT_BREACHED if failed or summary["breached"] else EXIT_OK
+    statuses = {o.status for o in collector.outcomes.values()}
+    if "failed" in statuses or breached:
+        return EXIT_BREACHED
+    return EXIT_UNAVAILABLE if "error" in statuses else EXIT_OK
 
 
-def summarize(run_dir: Path, collector: OutcomeCollector) -> dict[str, Any]:
-    """summary.json and a terminal table: each scenario's status and its verdicts."""
+def scenarios_module() -> Path:
+    """The module that binds the features as tests, shipped beside the steps."""
+    import harness.steps
+
+    return Path(harness.steps.__file__).with_name("test_gameday.py")
+
+
+def run_engines(options: RunOptions) -> list[str]:
+    """`--engine` as given; else both engines on the emulator, and on AWS the engines of the clusters
+    the profile allows (read, never changed, through DescribeDBClusters)."""
+    try:
+        if options.engines:
+            return check_engines(options.engines)
+        if options.target == "aws" and options.profile:
+            engines = AwsEnvironment(profile=options.profile,
+                                     endpoint_url=os.environ.get("GAMEDAY_AWS_ENDPOINT_URL")).engines()
+            if not engines:
+                raise RunError(f"profile {options.profile} allows no cluster")
+            return engines
+    except RunError:
+        raise
+    except TargetUnavailable as error:
+        raise RunError(str(error)) from None
+    except Exception as error:  # the API refused or did not answer
+        raise TargetUnreachable(f"cannot read the engines of the profile's clusters: {error}") from None
+    return list(ENGINES)
+
+
+def summarize(run_dir: Path, collector: OutcomeCollector, about: dict[str, Any] | None = None) -> dict[str, Any]:
+    """summary.json and a terminal table: each scenario's status and its verdicts; `about` (the
+    run's id, target, engines and times) heads summary.json."""
     verdict_files = sorted(run_dir.glob("scenarios/*/*/verdict.json"))
     scenarios = [json.loads(path.read_text()) for path in verdict_files]
     rows = [("SCENARIO", "STATUS", "VERDICTS")]
@@ -183,12 +287,12 @@ def summarize(run_dir: Path, collector: OutcomeCollector) -> dict[str, Any]:
     lines += [f"  SKIPPED  {o.name}: {o.message}" for o in collector.outcomes.values() if o.status == "skipped"]
     lines += [f"  COLLECTION ERROR  {message}" for message in collector.collection_errors]
     breached = sum(1 for s in scenarios if s["status"] == "PolicyBreached")
-    document = {"run_dir": str(run_dir), "scenarios": scenarios,
+    document = {**(about or {}), "run_dir": str(run_dir), "scenarios": scenarios,
                 "outcomes": [o.__dict__ for o in collector.outcomes.values()], "breached": breached}
     (run_dir / "summary.json").write_text(json.dumps(document, indent=2) + "\n")
     text = "\n".join(lines)
     (run_dir / "summary.txt").write_text(text + "\n")
-    return {"text": text, "breached": breached}
+    return {"text": text, "breached": breached, "scenarios": scenarios}
 
 
 def _shorten(text: str, width: int) -> str:

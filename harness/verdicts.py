@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.measure import metrics
 from harness.targets import COMPARISONS, SYMBOLS, Target, quantity, table
 
 MET = "PolicyMet"
@@ -20,37 +21,6 @@ BREACHED = "PolicyBreached"
 Status = Literal["PolicyMet", "PolicyBreached"]
 
 NEGATED = {"<=": ">", "<": "≥", ">=": "<", ">": "≤"}
-LABELS = {
-    "rto_s": "RTO",
-    "outage_s": "write outage",
-    "resolution_s": "RTO resolution",
-    "first_failure_after_fault_s": "time to first failed write",
-    "failed_attempts": "failed writes",
-    "unknown_attempts": "writes with unknown outcome",
-    "lost_count": "data loss",
-    "lost_window_s": "lost-write window",
-    "rpo_s": "RPO",
-    "failed_but_present": "misclassified failed writes",
-    "availability": "read availability",
-    "longest_read_outage_s": "longest read outage",
-    "lag_p50_s": "visibility lag p50",
-    "lag_p95_s": "visibility lag p95",
-    "lag_p99_s": "visibility lag p99",
-    "lag_max_s": "visibility lag max",
-    "not_seen": "writes never seen",
-    "dns_ttl_s": "DNS TTL",
-    "client_dns_ttl_s": "client DNS cache TTL",
-    "latest_restorable_lag_s": "latest restorable time lag",
-    "acknowledged_while_halted": "writes acknowledged while halted",
-    "steady_state_error_rate": "steady-state error rate",
-    "failed_requests": "failed application requests",
-    "error_window_s": "application error window",
-    "first_error_after_fault_s": "time to the first application error",
-    "last_error_after_fault_s": "time to the last application error",
-    "latency_recovery_s": "p95 latency back to baseline",
-}
-
-
 @dataclass(frozen=True)
 class Verdict:
     check: str
@@ -77,17 +47,20 @@ def judge(
     measured: float | None,
     limit: float,
     comparison: str,
-    unit: str,
+    unit: str | None = None,
     target: Target | None = None,
     check: str | None = None,
     reason: str | None = None,
 ) -> Verdict:
-    """Judge `measured` against `limit`; `reason` says why `measured` is None, for the report."""
+    """Judge `measured` against `limit`; `reason` says why `measured` is None, for the report.
+
+    The metric's label and unit are the ones its checker declared (`harness.measure.metrics`)."""
     if comparison not in COMPARISONS:
         raise ValueError(f"unknown comparison {comparison!r}; use one of {list(COMPARISONS)}")
     if target is not None and target.metric != metric:
         raise ValueError(f"target {target.id!r} judges {target.metric}, not {metric}")
-    label = LABELS.get(metric, metric)
+    label = metrics.label(metric)
+    unit = metrics.unit(metric) if unit is None else unit
     bound = f"{SYMBOLS[comparison]} {quantity(limit, unit)}"
     cited = target.source.title if target else "limit set in the scenario"
     if measured is None:
@@ -146,15 +119,18 @@ def overall_status(verdicts: Sequence[Verdict]) -> Status:
 
 def write_verdict_file(
     path: Path, scenario: str, verdicts: Sequence[Verdict], measurements: Mapping[str, Any],
-    aborted: str | None = None,
+    aborted: str | None = None, provenance: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """`verdict.json`: the scenario's overall status, every verdict, and the numbers behind them;
-    `aborted` says why a stop condition held the fault back (null when it did not)."""
+    `aborted` says why a stop condition held the fault back (null when it did not); `provenance`,
+    one entry per verdict, is merged into it: the judgement call that made it, so an auditor can
+    recompute it from the timeline (`harness.judgements.replay`)."""
     document = {
         "scenario": scenario,
         "status": overall_status(verdicts),
         "aborted": aborted,
-        "verdicts": [v.as_dict() for v in verdicts],
+        "verdicts": [{**v.as_dict(), **(provenance[i] if i < len(provenance) else {})}
+                     for i, v in enumerate(verdicts)],
         "measurements": measurements,
     }
     path = Path(path)

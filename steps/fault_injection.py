@@ -9,8 +9,9 @@ from pytest_bdd import parsers, then, when
 from harness.fault_queries import Crash, DiskCongestion, DiskFailure, FaultQuery, ReplicaFailure
 from harness.faults import FaultInjectionQueries
 from harness.gameday import GameDay
-from steps.when import RECOVERY_TIMEOUT_S
-from steps.words import reader_at
+from harness.judgements import latency, replicas, writes
+
+from .words import RECOVERY_TIMEOUT_S, reader_at
 
 
 def nodes(text: str) -> list[int]:
@@ -21,8 +22,7 @@ def nodes(text: str) -> list[int]:
 def run_queries(game_day: GameDay, instance: str, queries: list[FaultQuery]) -> None:
     """Run the queries on `instance`, hold for their interval, then wait for writes to go on."""
     fault = FaultInjectionQueries(instance, queries)
-    if not game_day.dry_run:
-        fault.render(game_day.cluster)
+    fault.render(game_day.cluster)  # spelled for the engine, so the plan shows the statements
     game_day.inject(fault)
     interval = max(q.interval_s for q in queries)
     if interval:
@@ -57,24 +57,24 @@ def disk_congestion(game_day: GameDay, which: str, low: str, high: str, seconds:
 
 @then(parsers.parse("the median commit latency during the fault is between {low:g} and {high:g} milliseconds"))
 def commit_latency_band(game_day: GameDay, low: float, high: float) -> None:
-    game_day.judge_commit_latency_band(low, high)
+    game_day.judge(latency.commit_latency_band, low_ms=low, high_ms=high)
 
 
 @then(parsers.parse("the median commit latency after the fault is below {limit:g} milliseconds"))
 def commit_latency_after(game_day: GameDay, limit: float) -> None:
-    game_day.judge_commit_latency_after(limit)
+    game_day.judge(latency.commit_latency_after, limit_ms=limit)
 
 
 @then(parsers.parse("the replica lag of the {ordinal} reader reaches {seconds:g} seconds during the fault"))
 def lag_peak(game_day: GameDay, ordinal: str, seconds: float) -> None:
-    game_day.judge_lag_peak(reader_at(game_day, ordinal), seconds)
+    game_day.judge(replicas.lag_peak, reader=reader_at(game_day, ordinal), at_least_s=seconds)
 
 
 @then(parsers.parse("the {ordinal} reader catches up within {seconds:g} seconds after the fault"))
 def catch_up(game_day: GameDay, ordinal: str, seconds: float) -> None:
-    game_day.judge_catch_up(reader_at(game_day, ordinal), seconds)
+    game_day.judge(replicas.catch_up, reader=reader_at(game_day, ordinal), within_s=seconds)
 
 
 @then("writes stall while the fault holds")
 def writes_stall(game_day: GameDay) -> None:
-    game_day.judge_writes_stalled()
+    game_day.judge(writes.stalled)

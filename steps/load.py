@@ -7,13 +7,15 @@ import os
 import pytest
 from pytest_bdd import given, parsers, then
 
-from harness.gameday import GameDay
-from harness.load.runner import Distribution, LoadSpec
 from harness.drivers import AWS_WRAPPER
+from harness.gameday import GameDay
+from harness.judgements import load
+from harness.load.runner import Distribution, LoadSpec
 
 CLIENT = r"(?: (?:with|using|of) the (?P<behaviour>[\w-]+) client)?"
 # `... workload through the AWS Advanced Python Wrapper` (or `with the aws-wrapper client`): the
-# users' sessions go through the wrapper (plugin "failover") instead of a plain driver.
+# users' sessions go through the wrapper (plugin "failover"; "gdb_failover" on a global database)
+# instead of a plain driver.
 WRAPPER = r"(?P<wrapper> (?:through|on|with) the AWS Advanced Python Wrapper)?"
 
 
@@ -43,19 +45,20 @@ def stop_condition(game_day: GameDay, percent: float) -> None:
 
 @then(parsers.re(rf"the application{CLIENT} saw errors for no longer than (?P<seconds>\d+) seconds"))
 def errors_no_longer_than(game_day: GameDay, behaviour: str | None, seconds: str) -> None:
-    game_day.judge_application_errors(float(seconds), behaviour)
+    game_day.judge(load.application_errors, loads=game_day.load_names(behaviour), limit_s=float(seconds))
 
 
 @then(parsers.re(rf"the application{CLIENT} saw no errors"))
 def no_errors(game_day: GameDay, behaviour: str | None) -> None:
-    game_day.judge_no_application_errors(behaviour)
+    game_day.judge(load.no_application_errors, loads=game_day.load_names(behaviour))
 
 
 @then(parsers.re(rf"the p95 latency{CLIENT} returns to its baseline within (?P<seconds>\d+) seconds"))
 def latency_back(game_day: GameDay, behaviour: str | None, seconds: str) -> None:
-    game_day.judge_latency_recovery(float(seconds), behaviour)
+    game_day.judge(load.latency_recovery, loads=game_day.load_names(behaviour), limit_s=float(seconds))
 
 
 @then("the game day stops before the fault")
 def stopped_before_the_fault(game_day: GameDay) -> None:
-    game_day.judge_stopped_before_the_fault()
+    game_day.judge(load.stopped_before_the_fault, finish=False, even_if_aborted=True, aborted=game_day.aborted,
+                   writer=game_day.current_writer(), writer_before=game_day.initial_writer)

@@ -1,6 +1,7 @@
-"""Binds the selected feature files (all of features/ by default) as pytest tests.
+"""Binds the selected feature files as pytest tests (the plugin makes each one run per engine).
 
-`gameday run FEATURE...` passes its selection in GAMEDAY_FEATURES (os.pathsep-separated).
+`gameday run FEATURE...` passes its selection in GAMEDAY_FEATURES (os.pathsep-separated); without
+it, the `features/` directory of the current directory.
 """
 
 import os
@@ -8,6 +9,4 @@ from pathlib import Path
 
 from pytest_bdd import scenarios
 
-DEFAULT_FEATURES = Path(__file__).resolve().parents[1] / "features"
-
-scenarios(*os.environ.get("GAMEDAY_FEATURES", str(DEFAULT_FEATURES)).split(os.pathsep))
+scenarios(*os.environ.get("GAMEDAY_FEATURES", str(Path.cwd() / "features")).split(os.pathsep))

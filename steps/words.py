@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from harness.gameday import GameDay, ScenarioError
+from harness.actions import Action
+from harness.errors import ScenarioError
+from harness.gameday import GameDay
 
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
+RECOVERY_TIMEOUT_S = 600.0
 
 
 def reader_at(game_day: GameDay, ordinal: str) -> str:
@@ -17,3 +20,9 @@ def reader_at(game_day: GameDay, ordinal: str) -> str:
         raise ScenarioError(f"the scenario names the {ordinal} reader, but the cluster has {len(readers)} "
                             f"reader(s): {', '.join(readers) or 'none'}")
     return readers[index]
+
+
+def inject_and_recover(game_day: GameDay, fault: Action) -> None:
+    """Inject the fault, then wait (on state, not time) until the cluster settles and writes go on."""
+    game_day.inject(fault)
+    game_day.await_recovery(RECOVERY_TIMEOUT_S)

@@ -133,8 +133,9 @@ class BenchEngine(ABC):
 
     # --- read throughput ---------------------------------------------------------------------------
     def proxy_pids(self, fabric_ping: dict[str, Any]) -> tuple[int, ...]:
-        """The processes that carry this engine's client-endpoint bytes."""
-        return (int(fabric_ping["pid"]),)
+        """The processes that carry this engine's client-endpoint bytes: the fabric and its C pump."""
+        pump = fabric_ping.get("pump_pid")
+        return (int(fabric_ping["pid"]),) + ((int(pump),) if pump else ())
 
     def prepare_load(self, direct: DbPath) -> None:
         """Set up what the load tool needs on the writer (nothing by default)."""
@@ -202,11 +203,6 @@ class Postgres(BenchEngine):
             return False
         return row is not None and int(row[0]) >= self.STORAGE_NODES
 
-    def proxy_pids(self, fabric_ping: dict[str, Any]) -> tuple[int, ...]:
-        # PostgreSQL client endpoints are on the fabric's C pump; its pid comes with the ping.
-        pump = fabric_ping.get("pump_pid")
-        return (int(fabric_ping["pid"]),) + ((int(pump),) if pump else ())
-
     def _pgbench(self, path: DbPath, args: list[str], timeout: float) -> str:
         env = {**os.environ, "PGPASSWORD": PASSWORD}
         done = subprocess.run([self.pgbench, "-h", path.host, "-p", str(path.port), "-U", USER, *args, DATABASE],
@@ -271,15 +267,15 @@ class MySql(BenchEngine):
     commit_waits_for = "semi-sync ack of a reader"
     load_tool = "mariadb-slap 'SELECT 1'"
     load_unit = "q/s"
-    endpoint_proxy = "fabric, Python rewrite"
+    endpoint_proxy = "fabric + C pump (Aurora statements: Python)"
     failover_table = ("CREATE TABLE IF NOT EXISTS bench_failover (id bigint AUTO_INCREMENT PRIMARY KEY, "
                       "who varchar(64), at timestamp(6) DEFAULT current_timestamp(6))")
     commit_table = "CREATE TABLE IF NOT EXISTS bench_commit (id bigint AUTO_INCREMENT PRIMARY KEY, payload int)"
     commit_insert = "INSERT INTO bench_commit (payload) VALUES (1)"
     latency_notes = ("(aurora-mysql: PyMySQL is pure Python; its own per-statement cost is in both paths alike)",)
     throughput_notes = (
-        "aurora-mysql client endpoints do not use the C pump: the fabric rewrites @@aurora_server_id,",
-        "@@aurora_version and @@innodb_read_only in each query in Python, so every byte crosses Python.",
+        "aurora-mysql client endpoints are on the C pump, which hands a connection to Python at its first",
+        "query that mentions Aurora's variables, views or fault-injection grammar (mariadb-slap's SELECT 1 never does).",
     )
     SLAP_QUERY = "SELECT 1"
     CALIBRATION_QUERIES = 4000

@@ -19,10 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.environments import ClusterRequirement, EmulatorEnvironment
+from harness.environments import EmulatorEnvironment
 from harness.faults import Failover
 from harness.gameday import GameDay
 from harness.measure import NotMeasured, measure_rto
+from harness.measure.faults import the_fault
 from harness.timeline import Record, read_timeline
 
 NET = 78
@@ -50,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
 def one_failover(environment: EmulatorEnvironment, directory: Path, index: int) -> dict[str, Any]:
     day = GameDay(environment, f"probe resolution {index}", directory / f"round-{index}")
     try:
-        day.provide_cluster(ClusterRequirement(readers=2))
+        day.provide_cluster(readers=2)
         day.start_probes()
         day.hold("steady-state", 3)
         day.inject(Failover())
@@ -62,7 +63,7 @@ def one_failover(environment: EmulatorEnvironment, directory: Path, index: int) 
     writes = steady_state_writes(records)
     seconds = max(w["end"] for w in writes) - min(w["start"] for w in writes)
     spacing = gaps(writes)
-    recovery = measure_rto(records)
+    recovery = measure_rto(records, the_fault(records))
     if isinstance(recovery, NotMeasured) or not recovery.recovered:
         raise RuntimeError(f"round {index}: the failover was not measured: {recovery}")
     return {

@@ -59,6 +59,9 @@ class Dialect(Protocol):
     def delete_ledger_rows(self, conn: Any, run_id: str) -> None:
         """Remove one run's rows (clean-up on clusters the harness did not create)."""
 
+    def server_time(self, conn: Any) -> float:
+        """The server's wall clock now, as epoch seconds with microseconds (restore points are on it)."""
+
     def classify(self, error: BaseException, sent: bool) -> Outcome:
         """FAILED or UNKNOWN for a failed attempt; `sent` tells if the statement left the client."""
 
@@ -113,5 +116,9 @@ class WorkloadDialect(Protocol):
     def select_one(self, conn: Any) -> int:
         """The trivial query: measures the client, the network and the endpoint, not the engine."""
 
-    def delete_orders(self, conn: Any, run_id: str) -> None:
-        """Remove one run's orders (clean-up on clusters the harness did not create)."""
+    def delete_orders(self, conn: Any, run_id: str) -> int:
+        """Remove one run's orders (clean-up, or a game day's bad change); returns how many went."""
+
+    def count_orders(self, conn: Any, run_id: str, created_by: float | None = None) -> int:
+        """How many orders of one run the cluster holds (only those created by `created_by`, server
+        epoch seconds, if given: what a bad change at that moment deleted)."""

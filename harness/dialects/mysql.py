@@ -86,6 +86,9 @@ class MySQLDialect:
     def delete_ledger_rows(self, conn: pymysql.Connection, run_id: str) -> None:
         self._run(conn, f"DELETE FROM {LEDGER} WHERE run_id = %s", (run_id,))
 
+    def server_time(self, conn: pymysql.Connection) -> float:
+        return float(self._scalar(conn, "SELECT UNIX_TIMESTAMP(NOW(6))"))
+
     # --- errors -------------------------------------------------------------------------------------
     @staticmethod
     def _code(error: BaseException) -> int | None:
@@ -168,8 +171,15 @@ class MySQLDialect:
     def select_one(self, conn: pymysql.Connection) -> int:
         return int(self._scalar(conn, "SELECT 1"))
 
-    def delete_orders(self, conn: pymysql.Connection, run_id: str) -> None:
-        self._run(conn, f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,))
+    def delete_orders(self, conn: pymysql.Connection, run_id: str) -> int:
+        with conn.cursor() as cursor:
+            return int(cursor.execute(f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,)))
+
+    def count_orders(self, conn: pymysql.Connection, run_id: str, created_by: float | None = None) -> int:
+        if created_by is None:
+            return int(self._scalar(conn, f"SELECT count(*) FROM {ORDERS} WHERE run_id = %s", (run_id,)))
+        return int(self._scalar(conn, f"SELECT count(*) FROM {ORDERS} WHERE run_id = %s "
+                                      f"AND created_at <= FROM_UNIXTIME(%s)", (run_id, created_by)))
 
     # --- plumbing -----------------------------------------------------------------------------------
     @staticmethod

@@ -69,6 +69,9 @@ class PostgresDialect:
     def delete_ledger_rows(self, conn: psycopg.Connection, run_id: str) -> None:
         conn.execute(f"DELETE FROM {LEDGER} WHERE run_id = %s", (run_id,))
 
+    def server_time(self, conn: psycopg.Connection) -> float:
+        return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
+
     def classify(self, error: BaseException, sent: bool) -> Outcome:
         if not sent:
             return Outcome.FAILED
@@ -113,8 +116,14 @@ class PostgresDialect:
     def select_one(self, conn: psycopg.Connection) -> int:
         return conn.execute("SELECT 1").fetchone()[0]
 
-    def delete_orders(self, conn: psycopg.Connection, run_id: str) -> None:
-        conn.execute(f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,))
+    def delete_orders(self, conn: psycopg.Connection, run_id: str) -> int:
+        return conn.execute(f"DELETE FROM {ORDERS} WHERE run_id = %s", (run_id,)).rowcount
+
+    def count_orders(self, conn: psycopg.Connection, run_id: str, created_by: float | None = None) -> int:
+        if created_by is None:
+            return int(conn.execute(f"SELECT count(*) FROM {ORDERS} WHERE run_id = %s", (run_id,)).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM {ORDERS} WHERE run_id = %s AND created_at <= to_timestamp(%s)",
+                                (run_id, created_by)).fetchone()[0])
 
     def replica_status(self, conn: psycopg.Connection) -> list[tuple[str, bool, float | None]]:
         """`aurora_replica_status()`: the writer's row has session_id MASTER_SESSION_ID (aurora-facts §5.1)."""

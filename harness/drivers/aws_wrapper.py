@@ -4,7 +4,7 @@ The parent (`harness.probes.WrapperWriteProbe`) starts `python -m harness.driver
 (on the emulator inside `harness.drivers.names.namespace_command`, so the cluster's Aurora-style
 names resolve) and writes its settings as one JSON line on its stdin, the password included
 (never on disk or in argv). The child then appends to the ledger through the wrapper (plugin
-"failover") as fast as it can, exactly like the plain write probe, and reports every attempt as
+"failover") at the same pace as the plain write probe, and reports every attempt as
 one JSON line on stdout:
 
     {"event": "write", "seq": 1, "start": <monotonic>, "end": <monotonic>, "outcome": ..., ...}

@@ -17,6 +17,11 @@ nothing on the machine changes, and nothing is left behind when it exits. As roo
 The names map to the emulator's endpoint addresses as DescribeDBClusters/DescribeDBInstances
 give them: the cluster and reader names to the endpoint proxies, not (as Aurora's DNS CNAMEs
 do) to the current writer's or a reader's instance address.
+
+A file written here is a snapshot. The emulator also keeps a live one of every name it serves
+(harness.emulator.dns, `Emulator.hosts_file`), which changes as Aurora's DNS does (a Blue/Green
+switchover moves blue's names to green's addresses and removes green's): pass that one to
+`namespace_command` for a client that must see names move.
 """
 
 from __future__ import annotations
@@ -86,6 +91,14 @@ class AuroraNames:
         path.write_text(self.hosts_file())
         path.chmod(0o644)
         return path
+
+
+def global_writer_name(global_cluster: dict[str, Any]) -> str:
+    """The global writer endpoint's DNS name as AWS shapes it (`<id>.global-<xyz>.global.rds.amazonaws.com`,
+    which the AWS Advanced Python Wrapper recognises), for a DescribeGlobalClusters entry: the
+    emulator's `Endpoint` is its address."""
+    return (f"{global_cluster['GlobalClusterIdentifier']}.global-{global_cluster['GlobalClusterResourceId'][-12:]}"
+            f".global.rds.amazonaws.com")
 
 
 def _unshare_prefix() -> list[str]:

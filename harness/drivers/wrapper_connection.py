@@ -1,9 +1,9 @@
 """Connections through the AWS Advanced Python Wrapper, for the write probe and the load alike.
 
 One place says how the harness opens an `AwsWrapperConnection` (plugin "failover", over psycopg
-for Aurora PostgreSQL or PyMySQL for Aurora MySQL) and with which properties, so the probe's
-child process (`harness.drivers.aws_wrapper`) and the Locust users
-(`harness.load.behaviours.WrapperSession`) see the same wrapper.
+for Aurora PostgreSQL or PyMySQL for Aurora MySQL; plugin "gdb_failover" on a global database) and
+with which properties, so the probe's child process (`harness.drivers.aws_wrapper`) and the Locust
+users (`harness.load.behaviours.WrapperSession`) see the same wrapper.
 """
 
 from __future__ import annotations
@@ -24,17 +24,32 @@ WRAPPER_PROPERTIES: dict[str, Any] = {
     "auxiliary_query_timeout_sec": 10,
 }
 PLUGINS = "failover"
+GLOBAL_PLUGINS = "gdb_failover"
 
 
-def properties(instance_pattern: str | None = None, cluster_id: str | None = None) -> dict[str, Any]:
+def properties(instance_pattern: str | None = None, cluster_id: str | None = None, *,
+               home_region: str | None = None, global_patterns: str | None = None) -> dict[str, Any]:
     """The wrapper's properties; on the emulator, with the instance-name pattern
-    ("?.<id>.<region>.rds.amazonaws.com") its names resolve to, and a topology cache of its own."""
+    ("?.<id>.<region>.rds.amazonaws.com") its names resolve to, and a topology cache of its own.
+    With `global_patterns` (a global database), the global plugin instead (`global_properties`)."""
     wrapper: dict[str, Any] = {**WRAPPER_PROPERTIES, "plugins": PLUGINS}
     if instance_pattern:
         wrapper["cluster_instance_host_pattern"] = instance_pattern
     if cluster_id:
         wrapper["cluster_id"] = cluster_id
+    if global_patterns:
+        wrapper.update(global_properties(home_region or "", global_patterns))
     return wrapper
+
+
+def global_properties(home_region: str, global_patterns: str) -> dict[str, Any]:
+    """What a global database adds: plugin gdb_failover, which follows the writer across Regions.
+    The global writer endpoint's name carries no Region, so the home Region is given (the
+    primary's); `global_patterns` is "<region>:?.<domain>,..." (each Region's instance names)."""
+    if not home_region:
+        raise ValueError("the wrapper's gdb_failover plugin needs its home Region (the primary's)")
+    return {"plugins": GLOBAL_PLUGINS, "failover_home_region": home_region,
+            "global_cluster_instance_host_patterns": global_patterns}
 
 
 _pymysql_lock = threading.Lock()

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from harness.emulator.controls import EmulatorControlClient
 from harness.emulator.emulator import Emulator, default_state_dir
-from harness.emulator.processes import owned_processes, sweep_orphans, wait_until
+from harness.emulator.processes import check_engine_access, owned_processes, sweep_orphans, wait_until
 
 log = logging.getLogger("harness.emulator.daemon")
 
@@ -247,6 +247,10 @@ def up(state_dir: Path, port: int = DEFAULT_PORT, net: int = DEFAULT_NET, dns_tt
     when the pipe whose write end is returned as `tie_fd` closes, also when we are SIGKILLed.
     """
     state_dir = Path(state_dir).resolve()
+    try:
+        check_engine_access(state_dir)
+    except PermissionError as exc:
+        raise DaemonError(str(exc)) from None
     state_dir.mkdir(parents=True, exist_ok=True)
     if (pid := daemon_pid(state_dir)) is not None:
         if tied:

@@ -27,18 +27,30 @@ import boto3
 
 from harness.emulator.addresses import ClusterAddresses
 from harness.emulator.api import fault
-from harness.emulator.backend import ENGINES, RdsBackend
+from harness.emulator.backups import DEFAULT_INTERVAL_S, BackupSchedule
 from harness.emulator.controls import EmulatorControls
+from harness.emulator.dns import REFRESH_S as DNS_REFRESH_S
+from harness.emulator.dns import HostsFile
 from harness.emulator.engines.base import EngineCluster
 from harness.emulator.engines.mariadb import MariaDbBinaries, MariaDbCluster, MariaDbTemplate
 from harness.emulator.engines import postgres_surface
 from harness.emulator.engines.postgres import PgBinaries, PgCluster, PgTemplate
 from harness.emulator.fabric import FabricClient, start_fabric
+from harness.emulator.interregion import InterRegionNetwork
 from harness.emulator.jobs import Jobs
 from harness.emulator.models import DBCluster
-from harness.emulator.processes import ProcessRegistry, sweep_orphans
+from harness.emulator.operations import ENGINES, Parts, RdsBackend, RegionStore
+from harness.emulator.processes import (
+    ProcessRegistry,
+    check_engine_access,
+    claim_state_dir,
+    release_state_dir,
+    sweep_abandoned_state,
+    sweep_orphans,
+)
+from harness.emulator.request_log import RequestLog
 from harness.emulator.runtime import ClusterRuntime
-from harness.emulator.server import ApiServer
+from harness.emulator.server import ApiRoutes, ApiServer
 
 log = logging.getLogger("harness.emulator")
 
@@ -69,6 +81,7 @@ class Emulator:
         api_host: str = "127.0.0.1",
         api_port: int = 0,
         dns_ttl: float = 5.0,
+        backup_interval: float = DEFAULT_INTERVAL_S,
         access_key: str = DEFAULT_ACCESS_KEY,
         secret_key: str = DEFAULT_SECRET_KEY,
     ):
@@ -79,12 +92,21 @@ class Emulator:
         digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:10]
         self.socket_root = Path(tempfile.gettempdir()) / f"gd-{digest}"
         self.net, self.api_host, self.api_port, self.dns_ttl = net, api_host, api_port, dns_ttl
+        self.backup_interval = backup_interval  # how often each cluster takes an automated backup
+        self.backup_root = self.state_dir / "backups"  # snapshots and automated backups, apart from clusters
+        # Every Aurora-style name the emulator serves, for clients in a names namespace (harness.emulator.dns).
+        self.hosts_file = self.state_dir / "hosts"
         self.credentials = {access_key: secret_key}
         self.access_key = access_key
         self.control_token = secrets.token_urlsafe(24)
         self.jobs = Jobs()
-        self.backend = RdsBackend(self)
-        self.controls = EmulatorControls(self)
+        self.store = RegionStore()
+        self.requests = RequestLog()
+        self.network = InterRegionNetwork(None)  # its fabric once started
+        self.backend = RdsBackend(Parts(store=self.store, net=net, new_runtime=self.new_runtime, jobs=self.jobs,
+                                        backup_root=self.backup_root, network=self.network))
+        self.controls = EmulatorControls(self.store, self.requests, engine_token=self.engine_token,
+                                         status=self.status, network=self.network)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pg: tuple[PgBinaries, PgTemplate] | None = None
@@ -103,12 +125,20 @@ class Emulator:
             raise
 
     def _start(self) -> Emulator:
+        check_engine_access(self.state_dir)
+        sweep_orphans()
+        for abandoned in sweep_abandoned_state(self.state_dir.parent, keep=self.state_dir):
+            log.warning("removed %s: its emulator's owner died without stopping it", abandoned)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)  # engines run as another account and must traverse it
-        sweep_orphans()
+        claim_state_dir(self.state_dir)
         shutil.rmtree(self.state_dir / "regions", ignore_errors=True)  # a previous run's clusters
+        shutil.rmtree(self.backup_root, ignore_errors=True)  # and their snapshots
         shutil.rmtree(self.socket_root, ignore_errors=True)
         self.socket_root.mkdir(mode=0o755)
+        self.hosts = HostsFile(self.hosts_file, self.store)
+        self.hosts.refresh()
+        self.store.names_changed = self.hosts.refresh
         self.registry = ProcessRegistry(self.state_dir)
         self.registry.start_watchdog()
         self.admin_password = self._persistent_secret("admin.secret")
@@ -116,10 +146,15 @@ class Emulator:
         socket_path.unlink(missing_ok=True)
         self.fabric_process, self.fabric = start_fabric(socket_path, self.state_dir / "fabric.log",
                                                         env=self.registry.environment())
-        self.http = ApiServer((self.api_host, self.api_port), self)
+        self.network.fabric = self.fabric
+        self.http = ApiServer((self.api_host, self.api_port), ApiRoutes(
+            dispatch=self.backend.dispatch, secret_for=self.secret_for, call_control=self.controls.call,
+            engine_may_call=self.controls.engine_may_call, control_token=self.control_token,
+            requests=self.requests))
         self.api_port = self.http.server_address[1]
         self._spawn_thread("api", self.http.serve_forever)
         self._spawn_thread("monitor", self._monitor)
+        self._spawn_thread("dns", self._refresh_dns)
         self._spawn_thread("warm-templates", self._warm_templates)
         self._write_connection_file()
         self.started = True
@@ -139,12 +174,7 @@ class Emulator:
         for thread in self._threads:
             if thread.name == "emulator-warm-templates":
                 thread.join(120)  # killing initdb midway would strand its shared memory
-        with self.backend.lock:
-            runtimes = [rt for region in self.backend.regions.values() for rt in region.runtimes.values()]
-            for region in self.backend.regions.values():
-                region.clusters.clear()
-                region.runtimes.clear()
-        for runtime in runtimes:
+        for runtime in self.store.clear():
             try:
                 runtime.destroy()
             except Exception:
@@ -162,6 +192,7 @@ class Emulator:
         for thread in self._threads:
             thread.join(5)
         (self.state_dir / "emulator.json").unlink(missing_ok=True)
+        release_state_dir(self.state_dir)
         log.info("emulator stopped")
 
     def __enter__(self) -> Emulator:
@@ -176,14 +207,24 @@ class Emulator:
         thread.start()
         self._threads.append(thread)
 
+    def _refresh_dns(self) -> None:
+        """Keep the hosts file (harness.emulator.dns) in step with creations, deletions and renames."""
+        while not self._stopping.wait(DNS_REFRESH_S):
+            try:
+                self.hosts.refresh()
+            except Exception:
+                log.exception("could not rewrite the hosts file %s", self.hosts_file)
+
     def _monitor(self) -> None:
-        """Aurora's own health management: restart or fail over instances that died."""
+        """Aurora's own management: restart or fail over instances that died, take automated backups
+        when they are due and prune the ones retention has passed."""
         while not self._stopping.wait(MONITOR_INTERVAL_S):
-            with self.backend.lock:
-                runtimes = [rt for region in self.backend.regions.values() for rt in region.runtimes.values()]
-            for runtime in runtimes:
+            for runtime in self.store.runtimes():
                 try:
                     runtime.check_health()
+                    backup_job = runtime.backups.next_job()
+                    if backup_job is not None:
+                        self.jobs.start(f"backup {runtime.cluster.identifier}", backup_job)
                 except Exception:
                     log.exception("health check of %s failed", runtime.cluster.identifier)
 
@@ -218,6 +259,7 @@ class Emulator:
             "control_token": self.control_token,
             "state_dir": str(self.state_dir),
             "net": self.net,
+            "hosts_file": str(self.hosts_file),
         }
 
     # --- wiring -----------------------------------------------------------------------------------
@@ -235,8 +277,9 @@ class Emulator:
                             aws_secret_access_key=self.credentials[self.access_key], **config)
 
     def engine_token(self, region: str, cluster: str) -> str:
-        """A token for one cluster's engines: it opens only the engine-facing control actions
-        (`inject`, `aurora_surface`) and only for that cluster's instances."""
+        """A token for one cluster's engines (by its resource id, which a Blue/Green rename keeps): it
+        opens only the engine-facing control actions (`inject`, `aurora_surface`) and only for that
+        cluster's instances."""
         return hmac.new(self.control_token.encode(), f"engine:{region}/{cluster}".encode(), hashlib.sha256).hexdigest()
 
     def postgres(self) -> tuple[PgBinaries, PgTemplate]:
@@ -269,7 +312,7 @@ class Emulator:
         return versions
 
     def new_runtime(self, cluster: DBCluster, addresses: ClusterAddresses) -> ClusterRuntime:
-        region = self.backend.region(cluster.region)
+        region = self.store.region(cluster.region)
         common = dict(registry=self.registry, root=self.state_dir / "regions" / cluster.region / cluster.identifier,
                       port=cluster.port, admin_password=self.admin_password, fabric=self.fabric,
                       link_prefix=f"c{cluster.slot}", reader_link_host=addresses.reader_link,
@@ -282,25 +325,28 @@ class Emulator:
         else:
             pg_binaries, pg_template = self.postgres()
             surface_env = {postgres_surface.ENV_URL: self.endpoint_url,
-                           postgres_surface.ENV_TOKEN: self.engine_token(cluster.region, cluster.identifier),
+                           postgres_surface.ENV_TOKEN: self.engine_token(cluster.region, cluster.resource_id),
                            postgres_surface.ENV_REGION: cluster.region}
             engine = PgCluster(**common, bins=pg_binaries, template=pg_template,
                                storage_link_host=addresses.storage_link, surface_env=surface_env)
-        return ClusterRuntime(cluster, engine, self.fabric, region.events, dns_ttl=self.dns_ttl)
+        return ClusterRuntime(cluster, engine, self.fabric, region.events, dns_ttl=self.dns_ttl,
+                              backup_root=self.backup_root / cluster.region / "automated" / cluster.resource_id,
+                              backup_schedule=BackupSchedule(interval_s=self.backup_interval))
 
     # --- reporting -----------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Regions, clusters, instances, endpoints and storage nodes, for `gameday emulator status`."""
         real = self.engine_versions()
         report: dict[str, Any] = {"endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
+                                  "hosts_file": str(self.hosts_file),
                                   "jobs": self.jobs.running(), "regions": {},
                                   "engines": {engine: {"emulated": spec.default_version, "runs_on": real[engine]}
                                               for engine, spec in ENGINES.items()}}
-        with self.backend.lock:
-            for name, region in self.backend.regions.items():
+        with self.store.lock:
+            for name, region in self.store.regions.items():
                 clusters = {}
                 for cluster in region.clusters.values():
-                    runtime = region.runtimes[cluster.identifier]
+                    runtime = region.runtimes.get(cluster.identifier)  # none while the cluster is deleted
                     clusters[cluster.identifier] = {
                         "engine": cluster.engine,
                         "status": cluster.status,
@@ -315,10 +361,18 @@ class Emulator:
                                            "endpoint": f"{i.address}:{i.port}",
                                            "promotion_tier": i.promotion_tier}
                             for i in cluster.instances.values()},
-                        "storage_nodes": runtime.engine.storage_status(),
-                        "dns_ttl": runtime.dns_ttl,
+                        "storage_nodes": runtime.engine.storage_status() if runtime else {},
+                        "restorable": [t.isoformat() if t else None for t in cluster.restore_window()],
+                        "dns_ttl": runtime.dns_ttl if runtime else self.dns_ttl,
                     }
                 report["regions"][name] = clusters
+            report["global_clusters"] = {
+                identifier: {"writer": "/".join(database.model.writer or ()), "endpoint": database.model.endpoint,
+                             "status": database.model.status,
+                             "members": {f"{m.region}/{m.cluster_id}": m.synchronization
+                                         for m in database.model.members}}
+                for identifier, database in self.store.global_clusters.items()}
+        report["network"] = self.network.status()
         return report
 
 

@@ -10,11 +10,24 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from harness.emulator.engines.base import BaseBackup
+
+_SNAPSHOT_PINS = threading.Lock()
 ACCOUNT_ID = "123456789012"
 HOSTED_ZONE_ID = "Z2R2ITUGPM61AM"
+LICENSE_MODELS = {"aurora-postgresql": "postgresql-license", "aurora-mysql": "general-public-license"}
+
+# (EarliestRestorableTime, LatestRestorableTime); None before the first backup, as AWS leaves them out.
+RestoreWindow = tuple[datetime | None, datetime | None]
+# (EarliestBacktrackTime, BacktrackConsumedChangeRecords) of a cluster with Backtrack on.
+BacktrackState = tuple[datetime | None, int]
+BACKTRACK_STATUSES = ("pending", "applying", "completed", "failed")
 
 
 def now() -> datetime:
@@ -199,9 +212,19 @@ class DBCluster(Tagged):
     preferred_backup_window: str = "07:00-07:30"
     storage_encrypted: bool = False
     backtrack_window: int = 0  # seconds; Aurora MySQL only
+    subnet_group: str = "default"
     parameter_group: str = ""
+    vpc_security_groups: list[str] = field(default_factory=list)
+    clone_group_id: str | None = None  # shared by a clone and its source (copy-on-write restores)
+    global_cluster_id: str | None = None  # the Global Database it belongs to
+    read_only: bool = False  # a Global Database secondary: no instance is its writer
     created: datetime = field(default_factory=now)
     resource_id: str = field(default_factory=lambda: resource_id("cluster"))
+    # The cluster's continuous backup says what it can restore to (backups.ContinuousBackup.window)
+    # and, with Backtrack on, how far back it can be rewound (ContinuousBackup.backtrack_state).
+    restore_window: Callable[[], RestoreWindow] = field(default=lambda: (None, None), repr=False)
+    backtrack_state: Callable[[], BacktrackState] = field(default=lambda: (None, 0), repr=False)
+    backtracks: list[DBClusterBacktrack] = field(default_factory=list)  # oldest first
 
     @property
     def arn(self) -> str:
@@ -209,19 +232,25 @@ class DBCluster(Tagged):
 
     @property
     def readers(self) -> list[DBInstance]:
-        return [i for i in self.instances.values() if i.identifier != self.writer_id]
+        return [i for i in list(self.instances.values()) if i.identifier != self.writer_id]
 
     def describe(self) -> dict[str, object]:
         members = [
             {
                 "DBInstanceIdentifier": i.identifier,
-                "IsClusterWriter": i.identifier == self.writer_id,
+                "IsClusterWriter": i.identifier == self.writer_id and not self.read_only,
                 "DBClusterParameterGroupStatus": "in-sync",
                 "PromotionTier": i.promotion_tier,
             }
             for i in self.instances.values()
         ]
         azs = {i.availability_zone for i in self.instances.values()}
+        earliest, latest = self.restore_window()
+        backtrack: dict[str, object] = {}
+        if self.backtrack_window:
+            earliest_backtrack, records = self.backtrack_state()
+            backtrack = {"BacktrackWindow": self.backtrack_window, "EarliestBacktrackTime": earliest_backtrack,
+                         "BacktrackConsumedChangeRecords": records}
         return {
             "AllocatedStorage": 1,
             "AvailabilityZones": self.availability_zones,
@@ -229,23 +258,23 @@ class DBCluster(Tagged):
             "DatabaseName": self.database_name,
             "DBClusterIdentifier": self.identifier,
             "DBClusterParameterGroup": self.parameter_group,
-            "DBSubnetGroup": "default",
+            "DBSubnetGroup": self.subnet_group,
             "Status": self.status,
-            "EarliestRestorableTime": self.created,
+            "EarliestRestorableTime": earliest,
             "Endpoint": self.cluster_address,
             "ReaderEndpoint": self.reader_address,
             "CustomEndpoints": [e.address for e in self.custom_endpoints.values()],
             "MultiAZ": len(azs) > 1,
             "Engine": self.engine,
             "EngineVersion": self.engine_version,
-            "LatestRestorableTime": now(),
+            "LatestRestorableTime": latest,
             "Port": self.port,
             "MasterUsername": self.master_username,
             "PreferredBackupWindow": self.preferred_backup_window,
             "PreferredMaintenanceWindow": "sun:05:00-sun:05:30",
             "ReadReplicaIdentifiers": [],
             "DBClusterMembers": members,
-            "VpcSecurityGroups": [],
+            "VpcSecurityGroups": [{"VpcSecurityGroupId": g, "Status": "active"} for g in self.vpc_security_groups],
             "HostedZoneId": HOSTED_ZONE_ID,
             "StorageEncrypted": self.storage_encrypted,
             "DbClusterResourceId": self.resource_id,
@@ -258,11 +287,13 @@ class DBCluster(Tagged):
             "HttpEndpointEnabled": False,
             "CopyTagsToSnapshot": False,
             "CrossAccountClone": False,
+            "CloneGroupId": self.clone_group_id,
+            "GlobalClusterIdentifier": self.global_cluster_id,
+            **({"GlobalWriteForwardingStatus": "disabled"} if self.global_cluster_id else {}),
             "TagList": self.tag_list(),
             "StorageType": "aurora",
             "NetworkType": "IPV4",
-            **({"BacktrackWindow": self.backtrack_window, "EarliestBacktrackTime": self.created}
-               if self.backtrack_window else {}),
+            **backtrack,
         }
 
     def endpoint_descriptions(self) -> list[dict[str, object]]:
@@ -278,3 +309,95 @@ class DBCluster(Tagged):
             for kind, address in (("WRITER", self.cluster_address), ("READER", self.reader_address))
         ]
         return built_in + [e.describe() for e in self.custom_endpoints.values()]
+
+
+@dataclass
+class DBClusterBacktrack:
+    """One BacktrackDBCluster request. `backtrack_to` is the moment asked for (to the millisecond,
+    as the API carries it; the earliest backtrack time when that was asked for instead), which the
+    completed backtrack reached; `backtracked_from` the latest moment the cluster held before."""
+
+    cluster_id: str = ""
+    backtrack_to: datetime = field(default_factory=now)
+    backtracked_from: datetime = field(default_factory=now)
+    requested: datetime = field(default_factory=now)
+    status: str = "pending"  # pending | applying | completed | failed
+    identifier: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "DBClusterIdentifier": self.cluster_id,
+            "BacktrackIdentifier": self.identifier,
+            "BacktrackTo": self.backtrack_to,
+            "BacktrackedFrom": self.backtracked_from,
+            "BacktrackRequestCreationTime": self.requested,
+            "Status": self.status,
+        }
+
+
+@dataclass
+class DBClusterSnapshot(Tagged):
+    """A cluster snapshot: manual (CreateDBClusterSnapshot, a final snapshot, a copy) or automated
+    (one of the continuous backup's base backups, `rds:<cluster>-<time>`). Its data is `backup`, a
+    directory outside any cluster's own, so it outlives the cluster."""
+
+    identifier: str = ""
+    cluster_id: str = ""
+    region: str = ""
+    engine: str = ""
+    engine_version: str = ""
+    port: int = 0
+    master_username: str = ""
+    master_password: str = field(default="", repr=False)  # the restored cluster's, as the data holds it
+    database_name: str | None = None
+    availability_zones: list[str] = field(default_factory=list)
+    snapshot_type: str = "manual"  # manual | automated
+    status: str = "creating"  # creating | available | failed
+    percent_progress: int = 0
+    created: datetime = field(default_factory=now)  # SnapshotCreateTime
+    cluster_created: datetime = field(default_factory=now)
+    cluster_resource_id: str = ""
+    storage_encrypted: bool = False
+    backup_retention_period: int = 1
+    source_arn: str | None = None  # a copy's source snapshot
+    backup: BaseBackup | None = field(default=None, repr=False)
+    directory_name: str = field(default_factory=lambda: uuid.uuid4().hex)  # where its data goes, unique
+    in_use: int = 0  # restores and copies reading `backup` now: it may not be deleted under them
+
+    @property
+    def arn(self) -> str:
+        return arn(self.region, "cluster-snapshot", self.identifier)
+
+    def pin(self, by: int = 1) -> None:
+        """A restore or copy starts (1) or stops (-1) reading this snapshot's data."""
+        with _SNAPSHOT_PINS:
+            self.in_use += by
+
+    def describe(self) -> dict[str, object]:
+        size = self.backup.size_bytes if self.backup else 0
+        return {
+            "AvailabilityZones": self.availability_zones,
+            "DBClusterSnapshotIdentifier": self.identifier,
+            "DBClusterIdentifier": self.cluster_id,
+            "SnapshotCreateTime": self.created,
+            "Engine": self.engine,
+            "EngineMode": "provisioned",
+            "AllocatedStorage": max(1, -(-size // 2**30)),
+            "Status": self.status,
+            "Port": self.port,
+            "VpcId": "vpc-gameday",
+            "ClusterCreateTime": self.cluster_created,
+            "MasterUsername": self.master_username,
+            "EngineVersion": self.engine_version,
+            "LicenseModel": LICENSE_MODELS.get(self.engine, "general-public-license"),
+            "SnapshotType": self.snapshot_type,
+            "PercentProgress": self.percent_progress,
+            "StorageEncrypted": self.storage_encrypted,
+            "BackupRetentionPeriod": self.backup_retention_period if self.snapshot_type == "automated" else None,
+            "DBClusterSnapshotArn": self.arn,
+            "SourceDBClusterSnapshotArn": self.source_arn,
+            "IAMDatabaseAuthenticationEnabled": False,
+            "TagList": self.tag_list(),
+            "StorageType": "aurora",
+            "DbClusterResourceId": self.cluster_resource_id,
+        }

@@ -14,11 +14,14 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +54,33 @@ class EngineUser:
                 continue
             return EngineUser(name, entry.pw_uid, entry.pw_gid)
         raise RuntimeError("running as root, but there is no 'postgres' or 'nobody' account to run engines as")
+
+    def blocked_by(self, path: Path) -> Path | None:
+        """The first directory on the way to `path` (its ancestors) this account may not enter."""
+        for directory in reversed(Path(path).resolve().parents):
+            if not directory.exists():
+                break  # made by the emulator itself, for the engines to reach
+            mode = directory.stat()
+            if mode.st_uid == self.uid:
+                allowed = mode.st_mode & stat.S_IXUSR
+            elif mode.st_gid == self.gid:
+                allowed = mode.st_mode & stat.S_IXGRP
+            else:
+                allowed = mode.st_mode & stat.S_IXOTH
+            if not allowed:
+                return directory
+        return None
+
+
+def check_engine_access(state_dir: Path) -> None:
+    """Fail at once, in one line, when the engines' account cannot reach the state directory
+    (root runs engines as another account: a 0700 parent such as `mktemp -d` shuts them out)."""
+    user = EngineUser.resolve()
+    blocked = user.blocked_by(state_dir) if user else None
+    if user is not None and blocked is not None:
+        raise PermissionError(f"the engines run as the {user.name!r} account, which cannot enter {blocked} "
+                              f"(mode {blocked.stat().st_mode & 0o777:04o}): choose a state directory it can reach "
+                              f"(under /tmp or /dev/shm, say) or `chmod o+x {blocked}`")
 
 
 def owner_marker(state_dir: Path) -> str:
@@ -121,6 +151,36 @@ def kill_marked(select: callable) -> list[int]:  # type: ignore[valid-type]
     return victims
 
 
+OWNER_FILE = "owner"  # in a running emulator's state directory: its owner's marker
+
+
+def claim_state_dir(state_dir: Path) -> None:
+    """Mark `state_dir` as this process's while its emulator runs (`release_state_dir` at a clean stop)."""
+    (state_dir / OWNER_FILE).write_text(owner_marker(state_dir))
+
+
+def release_state_dir(state_dir: Path) -> None:
+    (state_dir / OWNER_FILE).unlink(missing_ok=True)
+
+
+def sweep_abandoned_state(parent: Path, keep: Path) -> list[Path]:
+    """Remove the `gd-*` state directories in `parent` whose owner died while its emulator ran
+    (SIGKILL, the OOM killer) and so never removed them: on tmpfs they hold memory until reboot.
+    Directories stopped cleanly carry no owner marker and are their owners' to remove; `keep` (the
+    one about to be used) is reused, not removed."""
+    removed = []
+    for candidate in parent.glob("gd-*"):
+        try:
+            marker = (candidate / OWNER_FILE).read_text()
+        except OSError:
+            continue
+        if candidate == keep or not marker.endswith(f":{candidate}") or _owner_alive(marker):
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+    return removed
+
+
 def sweep_orphans() -> list[int]:
     """Kill what a SIGKILLed emulator left behind; returns the pids killed."""
     return kill_marked(lambda marker: not _owner_alive(marker))
@@ -182,6 +242,7 @@ class ProcessRegistry:
         self._lock = threading.Lock()
         self._watchdog_pipe: int | None = None
         _become_subreaper()
+        OrphanReaper.watch(self)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start_watchdog(self) -> None:
@@ -303,13 +364,85 @@ class ProcessRegistry:
 
 
 def _become_subreaper() -> None:
-    """Orphaned grandchildren (e.g. a postmaster's backends) are re-parented to us and reaped."""
+    """Orphaned grandchildren (e.g. a postmaster's backends) are re-parented to us and reaped
+    (`OrphanReaper`), so none outlives a killed engine, and none lingers as a zombie."""
     if sys.platform != "linux":
         return
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+            OrphanReaper.start()
     except (OSError, AttributeError):
         pass
+
+
+class OrphanReaper:
+    """Reaps the engine processes re-parented to us when their parent died (a killed postmaster's
+    backends). Unreaped, each stays a zombie holding a pid for as long as we run: a daemon that
+    fails over for days would run out of pids (32,768 on many machines).
+
+    Only zombies named as an engine's helper processes (`ORPHANS`) that no `Child` of ours owns
+    are reaped: every other child of this process is waited for by whoever started it, and
+    reaping it here would take its exit status away."""
+
+    ORPHANS = frozenset({"postgres"})
+    INTERVAL_S = 2.0
+    _started = False
+    _lock = threading.Lock()
+    _registries: weakref.WeakValueDictionary[int, ProcessRegistry] = weakref.WeakValueDictionary()
+
+    @classmethod
+    def start(cls) -> None:
+        with cls._lock:
+            if cls._started:
+                return
+            cls._started = True
+        threading.Thread(target=cls._run, name="orphan reaper", daemon=True).start()
+
+    @classmethod
+    def watch(cls, registry: ProcessRegistry) -> None:
+        cls._registries[id(registry)] = registry
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            time.sleep(cls.INTERVAL_S)
+            try:
+                cls.reap()
+            except Exception:  # noqa: BLE001 - a scan that fails is retried on the next turn
+                pass
+
+    @classmethod
+    def reap(cls) -> list[int]:
+        """Reap our zombie orphans now; returns their pids."""
+        owned = {child.pid for registry in list(cls._registries.values()) for child in list(registry.children)}
+        reaped = []
+        for pid in zombie_children(os.getpid(), cls.ORPHANS):
+            if pid in owned:
+                continue
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    reaped.append(pid)
+            except ChildProcessError:
+                pass
+        return reaped
+
+
+def zombie_children(parent: int, names: frozenset[str]) -> list[int]:
+    """The pids of `parent`'s children that have exited but not been waited for, named one of `names`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                line = stat_file.read().decode(errors="replace")
+        except OSError:
+            continue
+        name, _, rest = line[line.find("(") + 1:].rpartition(")")
+        fields = rest.split()
+        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(parent) and name in names:
+            found.append(int(entry.name))
+    return found
 
 
 def wait_until(predicate: callable, timeout: float, interval: float = 0.02, what: str = "condition") -> None:  # type: ignore[valid-type]

@@ -3,6 +3,9 @@
 `/` speaks the RDS Query protocol (SigV4-signed, parsed and serialized from botocore's model).
 `/_emulator/*` is the emulator-only JSON control API the CLI and `@emulator-only` scenarios use;
 it requires the token written to the state directory, so only its owner can call it.
+
+The server only speaks HTTP: what answers a request comes in as `ApiRoutes`, so it knows
+nothing of the backend, the controls or the emulator that wires them.
 """
 
 from __future__ import annotations
@@ -11,27 +14,40 @@ import hmac
 import json
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.emulator.api import ApiError, fault, parse_request, serialize_error, serialize_response, verify
-
-if TYPE_CHECKING:
-    from harness.emulator.emulator import Emulator
+from harness.emulator.request_log import RequestLog
 
 log = logging.getLogger("harness.emulator")
 CONTROL_PREFIX = "/_emulator/"
 MAX_BODY = 1024 * 1024
+MAX_DRAINED = 16 * MAX_BODY  # a too large body is still read up to this, to answer it
+
+
+@dataclass(frozen=True)
+class ApiRoutes:
+    """What answers the server's requests."""
+
+    dispatch: Callable[[str, str, dict[str, Any]], dict[str, Any] | None]  # (region, operation, params)
+    secret_for: Callable[[str], str | None]  # access key id -> its secret (SigV4)
+    call_control: Callable[[str, dict[str, Any]], Any]  # (action, arguments)
+    engine_may_call: Callable[[str, str, Any], bool]  # (engine token, action, arguments)
+    control_token: str  # the owner's token: opens every control action
+    requests: RequestLog  # every RDS call answered (operation names only)
 
 
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], emulator: Emulator):
+    def __init__(self, address: tuple[str, int], routes: ApiRoutes):
         super().__init__(address, RequestHandler)
-        self.emulator = emulator
+        self.routes = routes
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -48,10 +64,21 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._handle()
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise fault("MalformedQueryString", "Content-Length is not a number.") from None
         if length > MAX_BODY:
+            # Read what was sent before answering (up to a bound), so the client hears the refusal
+            # instead of a reset while it is still sending; beyond the bound, the connection goes.
+            if length <= MAX_DRAINED:
+                for _ in range(0, length, 65536):
+                    self.rfile.read(min(65536, length))
+                    length -= 65536
+            else:
+                self.close_connection = True
             raise fault("MalformedQueryString", "Request body too large.")
-        return self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length > 0 else b""
 
     def _handle(self) -> None:
         url = urlsplit(self.path)
@@ -61,10 +88,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         request_id = str(uuid.uuid4())
         try:
             body = self._read_body()
-            caller = verify(self.command, url.path, url.query, dict(self.headers.items()), body,
-                            self.server.emulator.secret_for)
+            routes = self.server.routes
+            caller = verify(self.command, url.path, url.query, dict(self.headers.items()), body, routes.secret_for)
             operation, params = parse_request(body, url.query)
-            result = self.server.emulator.backend.dispatch(caller.region, operation, params)
+            routes.requests.record(caller.region, operation)
+            result = routes.dispatch(caller.region, operation, params)
             self._send(200, serialize_response(operation, result, request_id), "text/xml")
         except ApiError as err:
             self._send(err.status, serialize_error(err, request_id), "text/xml")
@@ -74,7 +102,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(err.status, serialize_error(err, request_id), "text/xml")
 
     def _control(self, action: str) -> None:
-        emulator = self.server.emulator
+        routes = self.server.routes
         token = self.headers.get("X-Gameday-Token", "")
         try:
             arguments = json.loads(self._read_body() or b"{}")
@@ -82,14 +110,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             arguments = None
         # Engines (Aurora's SQL functions) call the engine-facing actions with their cluster's token.
         engine_token = self.headers.get("X-Gameday-Engine-Token", "")
-        if not hmac.compare_digest(token, emulator.control_token) and not (
-                engine_token and emulator.controls.engine_may_call(engine_token, action, arguments)):
+        if not hmac.compare_digest(token, routes.control_token) and not (
+                engine_token and routes.engine_may_call(engine_token, action, arguments)):
             self._send(403, json.dumps({"error": "missing or wrong X-Gameday-Token"}).encode(), "application/json")
             return
         try:
             if not isinstance(arguments, dict):
                 raise ValueError("the body must be a JSON object of arguments")
-            result = emulator.controls.call(action, arguments)
+            result = routes.call_control(action, arguments)
             self._send(200, json.dumps({"result": result}, default=str).encode(), "application/json")
         except (KeyError, ValueError, TypeError, LookupError, ApiError) as exc:
             message = getattr(exc, "message", None) if isinstance(exc, ApiError) or hasattr(exc, "message") \

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from harness.drivers import DRIVERS, PLAIN
+from harness.drivers import AWS_WRAPPER, DRIVERS, PLAIN
 
-PROJECT = Path(__file__).resolve().parents[2]
-WORKLOADS = PROJECT / "load"
 PREFIX = "GAMEDAY_LOAD_"
 PASSWORD = f"{PREFIX}PASSWORD"
 # Set by the harness for the processes it starts, read by `harness.load.recorder` and `.control`:
@@ -48,6 +47,10 @@ class LoadSettings:
     # `cluster_instance_host_pattern` ("?.<id>.<region>.rds.amazonaws.com") and `cluster_id`.
     instance_pattern: str = ""
     cluster_id: str = ""
+    # For the wrapper on a global database only (plugin "gdb_failover" instead of "failover"): its
+    # home Region (the primary's) and each Region's instance names ("<region>:?.<domain>,...").
+    home_region: str = ""
+    global_patterns: str = ""
 
     def environment(self) -> dict[str, str]:
         return {PREFIX + name.upper(): str(value) for name, value in asdict(self).items()}
@@ -65,7 +68,20 @@ class LoadSettings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.driver not in DRIVERS:
             raise LoadConfigurationError(f"{PREFIX}DRIVER is {settings.driver!r}; choose {' or '.join(DRIVERS)}")
+        if settings.global_patterns and not settings.home_region:
+            raise LoadConfigurationError(f"{PREFIX}GLOBAL_PATTERNS is set without {PREFIX}HOME_REGION: the wrapper's "
+                                         f"gdb_failover plugin needs its home Region (the primary's)")
         return settings
+
+    def wrapper_properties(self) -> dict[str, Any]:
+        """The AWS Advanced Python Wrapper's properties for these users (`driver` "aws-wrapper"):
+        plugin "failover" on one cluster, "gdb_failover" on a global database."""
+        if self.driver != AWS_WRAPPER:
+            raise LoadConfigurationError(f"{PREFIX}DRIVER is {self.driver!r}: these users do not use the wrapper")
+        from harness.drivers import wrapper_connection
+
+        return wrapper_connection.properties(self.instance_pattern, self.cluster_id, home_region=self.home_region,
+                                             global_patterns=self.global_patterns)
 
 
 def take_password(environ: MutableMapping[str, str]) -> str:
@@ -76,10 +92,24 @@ def take_password(environ: MutableMapping[str, str]) -> str:
 
 
 def locustfile(workload: str) -> Path:
-    """`load/<workload>.py` ("write-heavy" is `load/write_heavy.py`), or a locustfile's own path
-    (a workload of your own, ending in .py); the error lists the workloads in `load/`."""
-    path = Path(workload).resolve() if workload.endswith(".py") else WORKLOADS / f"{workload.replace('-', '_')}.py"
+    """A locustfile's own path (a workload of your own, ending in .py), else `load/<workload>.py` of the
+    current directory (a team's own workloads), else the shipped one ("write-heavy" is
+    `write_heavy.py`); the error lists the workloads there are."""
+    if workload.endswith(".py"):
+        path = Path(workload).resolve()
+    else:
+        stem = f"{workload.replace('-', '_')}.py"
+        own = Path.cwd() / "load" / stem
+        path = own if own.is_file() else workload_dir() / stem
     if not path.is_file():
-        known = ", ".join(sorted(p.stem.replace("_", "-") for p in WORKLOADS.glob("*.py")))
-        raise LoadConfigurationError(f"no workload {workload!r} in {WORKLOADS}; there are: {known}")
+        known = ", ".join(sorted(p.stem.replace("_", "-") for p in workload_dir().glob("*.py") if p.stem != "__init__"))
+        raise LoadConfigurationError(f"no workload {workload!r} (looked in ./load and {workload_dir()}); the shipped "
+                                     f"workloads are: {known}")
     return path
+
+
+def workload_dir() -> Path:
+    """Where the shipped workloads are: the `harness.workloads` package (`load/` in a checkout)."""
+    import harness.workloads
+
+    return Path(harness.workloads.__file__).parent

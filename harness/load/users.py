@@ -79,8 +79,7 @@ class DatabaseUser(User):
         application = f"gameday-load-{settings.behaviour}"
         if settings.driver == AWS_WRAPPER:
             wrapper_connection.cooperate_with_gevent()
-            session = functools.partial(WrapperSession, wrapper=wrapper_connection.properties(
-                settings.instance_pattern, settings.cluster_id))
+            session = functools.partial(WrapperSession, wrapper=settings.wrapper_properties())
             application = "gameday-load-aws-wrapper"
         self.sessions: dict[str, Session] = {
             CLUSTER_ENDPOINT: session(self.sql, Endpoint(CLUSTER_ENDPOINT, settings.cluster_host,

@@ -4,9 +4,11 @@ Record first, judge later (Jepsen's design): nothing here touches a database, so
 in a report can be recomputed from the raw timeline. Each checker returns a frozen result with
 `as_dict()`, or `NotMeasured` with the reason when the timeline holds no data for it.
 
-Metric names are unique across checkers (`rto_s`, `outage_s`, `lost_count`, `rpo_s`,
-`availability`, `lag_p99_s`...), so a target's `metric` names exactly one measured value;
-`metric_value` finds it in `measure_all`'s output.
+Every checker takes the fault its figures are timed from explicitly (`harness.measure.faults`
+says which one: the last fault issued). Each checker module declares its metrics (name, label,
+unit) beside it (`harness.measure.metrics`); names are unique across checkers (`rto_s`,
+`outage_s`, `lost_count`, `lag_p99_s`...), so a target's `metric` names exactly one measured
+value; `metric_value` finds it in `measure_all`'s output.
 
 `rto` and `data_loss` (and every checker of the write stream) judge the plain driver's write
 probe. When another driver's write probe or load ran too (`harness.drivers`), `by_driver` holds
@@ -24,8 +26,12 @@ from harness.measure.common import PLAIN, NotMeasured, drivers_in
 from harness.measure.data_loss import DataLoss, measure_data_loss
 from harness.measure.lag import VisibilityLag, measure_visibility_lag
 from harness.measure.load import ApplicationLoad, measure_load
+from harness.measure.restore import RestoreExactness, measure_restore
 from harness.measure.rto import WriterRecovery, measure_rto
 from harness.measure.topology_views import TopologyViews, measure_topology_views
+from harness.measure import fault_window as _fault_window  # noqa: F401 - declares its metrics
+from harness.measure.faults import FaultRecord, faults_of, the_fault
+from harness.measure.metrics import REGISTRY, by_checker
 from harness.timeline import Record
 
 __all__ = [
@@ -47,40 +53,36 @@ __all__ = [
     "metric_value",
 ]
 
-# The values a verdict can judge, by checker; names are unique across checkers.
-METRICS: dict[str, frozenset[str]] = {
-    "rto": frozenset(
-        {"rto_s", "outage_s", "resolution_s", "first_failure_after_fault_s", "failed_attempts",
-         "unknown_attempts"}
-    ),
-    "data_loss": frozenset(
-        {"lost_count", "lost_window_s", "rpo_s", "unknown_committed", "unknown_absent",
-         "failed_but_present"}
-    ),
-    "read_availability": frozenset({"availability", "longest_read_outage_s"}),
-    "visibility_lag": frozenset({"lag_p50_s", "lag_p95_s", "lag_p99_s", "lag_max_s", "not_seen"}),
-    "topology_views": frozenset({"api_writer_changed_after_s", "sql_writer_changed_after_s"}),
-    "load": frozenset(
-        {"steady_state_error_rate", "failed_requests", "error_window_s", "first_error_after_fault_s",
-         "last_error_after_fault_s", "latency_recovery_s"}
-    ),
-}
+# The values a verdict can judge, by checker, as each checker module declares them (`metrics.py`);
+# names are unique across checkers.
+METRICS: dict[str, frozenset[str]] = {name: names for name, names in by_checker().items()
+                                      if name in ("rto", "data_loss", "read_availability", "visibility_lag",
+                                                  "topology_views", "load", "restore")}
 PER_PROBE = {"read_availability": "probes", "visibility_lag": "probes", "load": "loads"}  # checker → its key
-HIGHER_IS_BETTER = frozenset({"availability"})
 
 
 def measure_all(records: list[Record]) -> dict[str, Any]:
-    """Every checker's result as plain data (JSON-ready), each marked `measured` true or false."""
+    """Every checker's result as plain data (JSON-ready), each marked `measured` true or false.
+
+    Figures "after the fault" are timed from the fault the rule picks (`faults.the_fault`: the
+    last one), named under `fault`; `faults` gives each fault's own RTO, over its own window (up
+    to the next fault), so a scenario with several faults has one `rto_s` per fault.
+    """
+    fault = the_fault(records)
     measured = {
-        "rto": _entry(measure_rto(records)),
-        "data_loss": _entry(measure_data_loss(records)),
-        "read_availability": _per_probe(measure_read_availability(records)),
+        "fault": fault.as_dict() if fault else None,
+        "rto": _entry(measure_rto(records, fault)),
+        "data_loss": _entry(measure_data_loss(records, fault)),
+        "read_availability": _per_probe(measure_read_availability(records, fault)),
         "visibility_lag": _per_probe(measure_visibility_lag(records)),
-        "load": _per_probe(measure_load(records), key="loads"),
-        "topology_views": _entry(measure_topology_views(records)),
+        "load": _per_probe(measure_load(records, fault), key="loads"),
+        "topology_views": _entry(measure_topology_views(records, fault)),
+        "faults": [{**each.as_dict(), "rto": _entry(measure_rto(records, each))} for each in faults_of(records)],
     }
+    if any(r["kind"] == "restore" for r in records):
+        measured["restore"] = _entry(measure_restore(records))
     if any(driver != PLAIN for driver in drivers_in(records, BY_DRIVER_KINDS)):
-        measured["by_driver"] = measure_by_driver(records)
+        measured["by_driver"] = measure_by_driver(records, fault)
     return measured
 
 
@@ -88,7 +90,7 @@ BY_DRIVER_KINDS = ("write", "load")
 LOAD_BY_DRIVER = ("requests", "failed_requests", "error_window_s", "last_error_after_fault_s", "latency_recovery_s")
 
 
-def measure_by_driver(records: list[Record]) -> dict[str, Any]:
+def measure_by_driver(records: list[Record], fault: FaultRecord | None) -> dict[str, Any]:
     """{"measured": True, "drivers": {driver: {"rto": ..., "data_loss": ..., "loads": {...}}}} for
     every driver whose write probe or load ran, the plain driver first (`measure_all` adds it when
     a driver other than the plain one ran). A driver without a write probe has its RTO and data
@@ -96,10 +98,11 @@ def measure_by_driver(records: list[Record]) -> dict[str, Any]:
     drivers = drivers_in(records, BY_DRIVER_KINDS)
     if not drivers:
         return NotMeasured("no write or load record: no write probe and no load ran").as_dict()
-    loads = measure_load(records)
+    loads = measure_load(records, fault)
     loads = {} if isinstance(loads, NotMeasured) else loads
     return {"measured": True, "drivers": {
-        driver: {"rto": _entry(measure_rto(records, driver)), "data_loss": _entry(measure_data_loss(records, driver)),
+        driver: {"rto": _entry(measure_rto(records, fault, driver)),
+                 "data_loss": _entry(measure_data_loss(records, fault, driver)),
                  "loads": {name: {key: load.as_dict()[key] for key in LOAD_BY_DRIVER}
                            for name, load in loads.items() if load.driver == driver}}
         for driver in drivers}}
@@ -114,9 +117,9 @@ def metric_value(
     the worst probe (lowest availability, highest lag or outage), and None if any probe has no
     value: a probe that never saw the writes cannot be shown to meet a target.
     """
-    for name in ("rto", "data_loss", "topology_views"):
+    for name in ("rto", "data_loss", "topology_views", "restore"):
         if metric in METRICS[name]:
-            return measurements[name].get(metric)
+            return measurements.get(name, {}).get(metric)
     for name in PER_PROBE:
         if metric not in METRICS[name]:
             continue
@@ -128,12 +131,12 @@ def metric_value(
             raise KeyError(f"no {'load' if name == 'load' else 'read probe'} {probe!r} in the measurements")
         if any(v is None for v in values):
             return None
-        return min(values) if metric in HIGHER_IS_BETTER else max(values)
+        return min(values) if REGISTRY[metric].higher_is_better else max(values)
     known = sorted(set().union(*METRICS.values()))
     raise KeyError(f"unknown metric {metric!r}; known metrics: {', '.join(known)}")
 
 
-def _entry(result: WriterRecovery | DataLoss | TopologyViews | NotMeasured) -> dict[str, Any]:
+def _entry(result: WriterRecovery | DataLoss | TopologyViews | RestoreExactness | NotMeasured) -> dict[str, Any]:
     if isinstance(result, NotMeasured):
         return result.as_dict()
     return {"measured": True, **result.as_dict()}

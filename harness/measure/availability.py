@@ -1,6 +1,6 @@
 """Read availability per read probe: could a client read through this reader or endpoint?
 
-Counted over the read attempts that ended after the first fault's `start` (over the whole
+Counted over the read attempts that ended inside the fault's window (over the whole
 timeline when there is no fault), in completion order. A read outage runs from the `start` of a
 failed read to the `end` of the next ok read, the same convention as the writer's `outage_s`.
 An outage still open when the timeline ends has no known length: `recovered` is then False and
@@ -12,14 +12,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.measure.common import (
-    NotMeasured,
-    clean,
-    ended_after,
-    first_fault,
-    reads_by_probe,
-)
+from harness.measure.common import NotMeasured, clean, in_window, reads_by_probe
+from harness.measure.faults import FaultRecord
+from harness.measure.metrics import Metric, declare
 from harness.timeline import Record
+
+METRICS = declare(
+    "read_availability",
+    Metric("availability", "read availability", "", higher_is_better=True),
+    Metric("longest_read_outage_s", "longest read outage", "s"),
+)
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,13 @@ class ReadAvailability:
 
 
 def measure_read_availability(
-    records: list[Record],
+    records: list[Record], fault: FaultRecord | None
 ) -> dict[str, ReadAvailability] | NotMeasured:
-    """One result per `probe` seen in read records."""
+    """One result per `probe` seen in read records, over `fault`'s window."""
     by_probe = reads_by_probe(records)
     if not by_probe:
         return NotMeasured("no read record: no read probe ran")
-    fault = first_fault(records)
-    return {
-        probe: _probe_availability(probe, ended_after(reads, fault.start if fault else None))
-        for probe, reads in by_probe.items()
-    }
+    return {probe: _probe_availability(probe, in_window(reads, fault)) for probe, reads in by_probe.items()}
 
 
 def _probe_availability(probe: str, reads: list[Record]) -> ReadAvailability:

@@ -1,4 +1,4 @@
-"""What checkers share: the fault instant, "not measured", attempts by probe and driver, error summaries.
+"""What checkers share: "not measured", attempts by probe and driver, a fault's window, error summaries.
 
 Write probes run through a driver (`harness.drivers`): every `write` and `ledger` record names
 it in `driver`, and records without one (timelines from before drivers) are the plain driver's.
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.measure.faults import FaultRecord
 from harness.timeline import Record, of_kind
 
 ERROR_WIDTH = 200
@@ -49,23 +50,6 @@ class NotMeasured:
         return {"measured": False, "reason": self.reason}
 
 
-@dataclass(frozen=True)
-class Fault:
-    """The first fault of the timeline: every "after the fault" figure counts from `start`."""
-
-    name: str
-    start: float
-
-
-def first_fault(records: Iterable[Record]) -> Fault | None:
-    """The earliest-issued fault, by `start`: faults are recorded when their call returns."""
-    faults = list(of_kind(records, "fault"))
-    if not faults:
-        return None
-    first = min(faults, key=lambda f: f["start"])
-    return Fault(name=str(first.get("name", "")), start=float(first["start"]))
-
-
 def ack_times(records: Iterable[Record], driver: str = PLAIN) -> dict[int, float]:
     """seq → when COMMIT first returned for it (the `end` of its earliest acknowledged attempt)."""
     acked: dict[int, float] = {}
@@ -84,12 +68,16 @@ def reads_by_probe(records: Iterable[Record]) -> dict[str, list[Record]]:
     return dict(sorted(by_probe.items()))
 
 
-def ended_after(attempts: Iterable[Record], instant: float | None) -> list[Record]:
-    """Attempts in completion order, keeping only those that ended after `instant` (all if None)."""
+def ended_after(attempts: Iterable[Record], instant: float | None, until: float | None = None) -> list[Record]:
+    """Attempts in completion order, keeping only those that ended after `instant` (all if None)
+    and, with `until` (the next fault's start), before it."""
     ordered = sorted(attempts, key=lambda a: (a["end"], a["start"]))
-    if instant is None:
-        return ordered
-    return [a for a in ordered if a["end"] > instant]
+    return [a for a in ordered if (instant is None or a["end"] > instant) and (until is None or a["end"] < until)]
+
+
+def in_window(attempts: Iterable[Record], fault: FaultRecord | None) -> list[Record]:
+    """The attempts that ended inside the fault's window (all of them without a fault), in order."""
+    return ended_after(attempts, fault.start if fault else None, fault.until if fault else None)
 
 
 def summarize_errors(attempts: Iterable[Record]) -> tuple[tuple[str, int], ...]:

@@ -16,7 +16,7 @@ best attempt (acknowledged > unknown > failed), so a retried seq is judged by it
   `AuroraGlobalDBRPOLag` measures how far a secondary is behind the primary's user
   transactions). Here: from R, the ack of the earliest lost write (the cluster holds nothing
   acknowledged from R on, at best), to N, the newest data it should hold: the last write
-  acknowledged at or before the first fault's `start`, or the last lost write if loss went on
+  acknowledged at or before the fault's `start`, or the last lost write if loss went on
   after the fault (an old writer still acknowledging commits that were then discarded).
   rpo_s = N − R; with no fault record, N is the last lost write's ack, so rpo_s = lost_window_s.
   0 when nothing acknowledged is lost. The true recovery point lies between R and the ack of the
@@ -28,17 +28,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.measure.common import (
-    PLAIN,
-    Fault,
-    NotMeasured,
-    ack_times,
-    clean,
-    first_fault,
-    ledgers_of,
-    writes_of,
-)
+from harness.measure.common import PLAIN, NotMeasured, ack_times, clean, ledgers_of, writes_of
+from harness.measure.faults import FaultRecord
+from harness.measure.metrics import Metric, declare
 from harness.timeline import Record, from_ranges
+
+METRICS = declare(
+    "data_loss",
+    Metric("lost_count", "data loss", "writes"),
+    Metric("lost_window_s", "lost-write window", "s"),
+    Metric("rpo_s", "RPO", "s"),
+    Metric("unknown_committed", "unknown writes found committed", "writes"),
+    Metric("unknown_absent", "unknown writes found absent", "writes"),
+    Metric("failed_but_present", "misclassified failed writes", "writes"),
+)
 
 LOST_SHOWN = 1000
 _RANK = {"failed": 0, "unknown": 1, "acknowledged": 2}
@@ -70,8 +73,9 @@ class DataLoss:
         }
 
 
-def measure_data_loss(records: list[Record], driver: str = PLAIN) -> DataLoss | NotMeasured:
-    """Every write attempt of `driver`'s write probe against the last `ledger` record of its run id."""
+def measure_data_loss(records: list[Record], fault: FaultRecord | None, driver: str = PLAIN) -> DataLoss | NotMeasured:
+    """Every write attempt of `driver`'s write probe against the last `ledger` record of its run id;
+    `fault` bounds the RPO (the newest data the cluster should hold was acknowledged before it)."""
     ledgers = ledgers_of(records, driver)
     if not ledgers:
         return NotMeasured("no ledger record: the final read after recovery did not run")
@@ -90,7 +94,7 @@ def measure_data_loss(records: list[Record], driver: str = PLAIN) -> DataLoss | 
     unknown = [seq for seq, o in outcome.items() if o == "unknown"]
     unknown_committed = sum(1 for seq in unknown if seq in present)
     failed_present = sum(1 for seq, o in outcome.items() if o == "failed" and seq in present)
-    window, rpo = _loss_span([acked_at[seq] for seq in lost], acked_at, first_fault(records))
+    window, rpo = _loss_span([acked_at[seq] for seq in lost], acked_at, fault)
     return DataLoss(
         acknowledged=len(acked_at),
         lost=tuple(lost[:LOST_SHOWN]),
@@ -111,7 +115,7 @@ def _duplicates(ledger: Record) -> tuple[tuple[int, int], ...]:
 
 
 def _loss_span(
-    lost_acks: list[float], acked_at: dict[int, float], fault: Fault | None
+    lost_acks: list[float], acked_at: dict[int, float], fault: FaultRecord | None
 ) -> tuple[float, float]:
     """(lost_window_s, rpo_s) as defined in the module docstring."""
     if not lost_acks:

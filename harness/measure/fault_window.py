@@ -1,8 +1,9 @@
 """What a timed fault did while it held: commit latency and replica lag inside its interval.
 
 Aurora's fault-injection queries (replica failure, disk failure, disk congestion) act for an
-interval the query names; the fault record carries it (`detail.interval_s`). The window is
-[fault end, fault end + interval]: the query returned, so the fault is in force. Both checkers
+interval the query names; the fault record carries it (`detail.interval_s`). The window of the
+fault the figures are timed from (`harness.measure.faults`) is [fault end, fault end + interval]:
+the query returned, so the fault is in force; a fault without an interval has no window. Both checkers
 are pure functions over the recorded history, like every other checker.
 
 - Commit latency: the duration of each acknowledged write (INSERT + COMMIT through the cluster
@@ -27,8 +28,18 @@ from harness.measure.common import (
     reads_by_probe,
     writes_of,
 )
+from harness.measure.faults import FaultRecord
 from harness.measure.lag import _FirstReaching, nearest_rank
-from harness.timeline import Record, of_kind
+from harness.measure.metrics import Metric, declare
+from harness.timeline import Record
+
+METRICS = declare(
+    "fault_window",
+    Metric("during_p50_ms", "median commit latency during the fault", "ms"),
+    Metric("after_p50_ms", "median commit latency after the fault", "ms"),
+    Metric("peak_lag_s", "peak replica lag during the fault", "s"),
+    Metric("catch_up_s", "catch-up time after the fault", "s"),
+)
 
 SETTLE_S = 0.2  # writes started this soon after the query returned may predate its effect
 DRAIN_S = 1.0  # writes queued behind the fault finish this long after its end
@@ -41,14 +52,14 @@ class FaultWindow:
     end: float
 
 
-def fault_window(records: list[Record]) -> FaultWindow | NotMeasured:
-    """The window of the last fault that had an interval."""
-    timed = [f for f in of_kind(records, "fault") if (f.get("detail") or {}).get("interval_s")]
-    if not timed:
-        return NotMeasured("no fault with an interval (a fault-injection query FOR INTERVAL) on the timeline")
-    fault = max(timed, key=lambda f: f["start"])
-    return FaultWindow(str(fault.get("name", "")), float(fault["end"]),
-                       float(fault["end"]) + float(fault["detail"]["interval_s"]))
+def fault_window(fault: FaultRecord | None) -> FaultWindow | NotMeasured:
+    """The interval during which `fault` held."""
+    if fault is None:
+        return NotMeasured("no fault on the timeline")
+    if not fault.interval_s:
+        return NotMeasured(f"the fault ({fault.description or fault.name}) has no interval: it is not a "
+                           f"fault-injection query FOR INTERVAL")
+    return FaultWindow(fault.name, fault.end, fault.end + fault.interval_s)
 
 
 @dataclass(frozen=True)
@@ -67,11 +78,14 @@ class CommitLatency:
         return asdict(self)
 
 
-def measure_commit_latency(records: list[Record]) -> CommitLatency | NotMeasured:
-    window = fault_window(records)
+def measure_commit_latency(records: list[Record], fault: FaultRecord | None) -> CommitLatency | NotMeasured:
+    """Commit latency before `fault`, inside its interval and after it."""
+    if fault is None:
+        return NotMeasured("no fault on the timeline")
+    window = fault_window(fault)
     if isinstance(window, NotMeasured):
         return window
-    fault_start = min(f["start"] for f in of_kind(records, "fault"))
+    fault_start = fault.start
     before, during, after = [], [], []
     for write in writes_of(records):
         if write["outcome"] != "acknowledged":
@@ -92,12 +106,12 @@ def measure_commit_latency(records: list[Record]) -> CommitLatency | NotMeasured
         during_p95_ms=_round(nearest_rank(during, 95)), during_min_ms=_round(during[0]), after_p50_ms=_median(after))
 
 
-def longest_write_gap(records: list[Record]) -> float | NotMeasured:
+def longest_write_gap(records: list[Record], fault: FaultRecord | None) -> float | NotMeasured:
     """The longest time without an acknowledged write that overlaps the fault's window.
 
     A stalled commit is not a failed one: writes waiting on a lost quorum simply do not return,
     so the stall shows as a gap between acknowledgements, whatever the attempts' outcomes."""
-    window = fault_window(records)
+    window = fault_window(fault)
     if isinstance(window, NotMeasured):
         return window
     acks = sorted(w["end"] for w in writes_of(records) if w["outcome"] == "acknowledged")
@@ -119,8 +133,10 @@ class LagDuringFault:
         return asdict(self)
 
 
-def measure_lag_during_fault(records: list[Record]) -> dict[str, LagDuringFault] | NotMeasured:
-    window = fault_window(records)
+def measure_lag_during_fault(records: list[Record], fault: FaultRecord | None
+                             ) -> dict[str, LagDuringFault] | NotMeasured:
+    """Per read probe: how stale the writes acknowledged during `fault`'s interval got, and the catch-up."""
+    window = fault_window(fault)
     if isinstance(window, NotMeasured):
         return window
     acked = {seq: at for seq, at in ack_times(records).items() if window.start <= at <= window.end}

@@ -25,7 +25,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.measure.common import NotMeasured, ack_times, clean, reads_by_probe
+from harness.measure.metrics import Metric, declare
 from harness.timeline import Record
+
+METRICS = declare(
+    "visibility_lag",
+    Metric("lag_p50_s", "visibility lag p50", "s"),
+    Metric("lag_p95_s", "visibility lag p95", "s"),
+    Metric("lag_p99_s", "visibility lag p99", "s"),
+    Metric("lag_max_s", "visibility lag max", "s"),
+    Metric("not_seen", "writes never seen", "writes"),
+)
 
 
 @dataclass(frozen=True)

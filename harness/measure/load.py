@@ -3,8 +3,9 @@
 Over the `load` and `load-failure` records (one per second of load, and per group of identical
 failures in it; see `harness.load.history`), per load:
 
-- **phases**: *before* runs from the steady state's start (the first `steady-state` phase record;
-  else from the first second of load) to F, the first fault's `start`; *during* from F to the
+- **phases**: *before* (the steady state) runs from the steady state's start (the first
+  `steady-state` phase record; else from the first second of load) to the first fault's `start`;
+  *during* from F, the `start` of the fault the figures are timed from (`harness.measure.faults`), to the
   `recovery` phase (when the harness had seen writes resume; else to the end); *after* from
   there on. A second that overlaps the span from F to the recovery counts as *during*, so the
   errors of the second the fault hit and the slow requests that ended as the cluster recovered
@@ -32,7 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.load import histogram
-from harness.measure.common import NotMeasured, clean, driver_of, first_fault
+from harness.measure.common import NotMeasured, clean, driver_of
+from harness.measure.faults import FaultRecord, faults_of
+from harness.measure.metrics import Metric, declare
 from harness.timeline import Record, of_kind
 
 PHASES = ("before", "during", "after")
@@ -42,6 +45,16 @@ PHASES = ("before", "during", "after")
 LATENCY_TOLERANCE = 3.0
 LATENCY_SLACK_MS = 25.0
 LATENCY_WINDOW_S = 3.0
+
+METRICS = declare(
+    "load",
+    Metric("steady_state_error_rate", "steady-state error rate", ""),
+    Metric("failed_requests", "failed application requests", "requests"),
+    Metric("error_window_s", "application error window", "s"),
+    Metric("first_error_after_fault_s", "time to the first application error", "s"),
+    Metric("last_error_after_fault_s", "time to the last application error", "s"),
+    Metric("latency_recovery_s", "p95 latency back to baseline", "s"),
+)
 
 FailureGroup = tuple[str, str, str, int]  # request type, name, error, occurrences
 
@@ -98,8 +111,8 @@ class ApplicationLoad:
                 "latency_reason": self.latency_reason}
 
 
-def measure_load(records: list[Record]) -> dict[str, ApplicationLoad] | NotMeasured:
-    """One result per load (by the `load` field of its records), loads in name order."""
+def measure_load(records: list[Record], fault: FaultRecord | None) -> dict[str, ApplicationLoad] | NotMeasured:
+    """One result per load (by the `load` field of its records), loads in name order, around `fault`."""
     seconds: dict[str, list[Record]] = defaultdict(list)
     for record in of_kind(records, "load"):
         seconds[record["load"]].append(record)
@@ -108,22 +121,24 @@ def measure_load(records: list[Record]) -> dict[str, ApplicationLoad] | NotMeasu
     failures: dict[str, list[Record]] = defaultdict(list)
     for record in of_kind(records, "load-failure"):
         failures[record["load"]].append(record)
-    fault = first_fault(records)
-    bounds = _phase_bounds(records, fault.start if fault else None)
+    first = faults_of(records)[0].start if fault is not None else None
+    bounds = _phase_bounds(records, first, fault.start if fault else None)
     return {load: _measure(load, sorted(seconds[load], key=lambda r: r["start"]), failures[load], bounds,
                            fault.start if fault else None)
             for load in sorted(seconds)}
 
 
-def _phase_bounds(records: list[Record], fault: float | None) -> dict[str, tuple[float, float]]:
-    """[start, end) of each phase in monotonic seconds."""
+def _phase_bounds(records: list[Record], first_fault: float | None,
+                  fault: float | None) -> dict[str, tuple[float, float]]:
+    """[start, end) of each phase in monotonic seconds: the steady state ends at the first fault."""
     phases = list(of_kind(records, "phase"))
     steady = next((r["m"] for r in phases if r["name"] == "steady-state"), float("-inf"))
     if fault is None:
         return {"before": (steady, float("inf")), "during": (float("inf"), float("inf")),
                 "after": (float("inf"), float("inf"))}
     recovery = next((r["m"] for r in phases if r["name"] == "recovery" and r["m"] >= fault), float("inf"))
-    return {"before": (steady, fault), "during": (fault, recovery), "after": (recovery, float("inf"))}
+    return {"before": (steady, first_fault if first_fault is not None else fault), "during": (fault, recovery),
+            "after": (recovery, float("inf"))}
 
 
 def _in_phase(name: str, start: float, end: float, bounds: tuple[float, float]) -> bool:

@@ -3,8 +3,9 @@
 Per driver (`driver`, the plain driver's write probe by default): each write probe is its own
 application, so its RTO is computed from its own attempts only.
 
-Counted from F, the `start` of the first fault, over the write attempts that ended after F, in
-completion order:
+Counted from F, the `start` of the fault (`harness.measure.faults`: the last one issued, unless
+the caller names another), over the write attempts that ended inside its window (after F and
+before the next fault, if any), in completion order:
 
 - the outage runs from the first attempt that was not acknowledged (failed or unknown) to the
   first acknowledged attempt after the *last* non-acknowledged one, so a flapping writer
@@ -24,6 +25,7 @@ When no attempt failed after F, `rto_s` is the time to the first acknowledgement
 stalled write counts until it returns) and `outage_s` is 0.
 
 No attempt completing after F counts as not recovered: a write that hangs leaves no record.
+
 """
 
 from __future__ import annotations
@@ -31,16 +33,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.measure.common import (
-    PLAIN,
-    NotMeasured,
-    clean,
-    ended_after,
-    first_fault,
-    summarize_errors,
-    writes_of,
-)
+from harness.measure.common import PLAIN, NotMeasured, clean, in_window, summarize_errors, writes_of
+from harness.measure.faults import FaultRecord
+from harness.measure.metrics import Metric, declare
 from harness.timeline import Record
+
+METRICS = declare(
+    "rto",
+    Metric("rto_s", "RTO", "s"),
+    Metric("outage_s", "write outage", "s"),
+    Metric("resolution_s", "RTO resolution", "s"),
+    Metric("first_failure_after_fault_s", "time to first failed write", "s"),
+    Metric("failed_attempts", "failed writes", "writes"),
+    Metric("unknown_attempts", "writes with unknown outcome", "writes"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,8 @@ class WriterRecovery:
         }
 
 
-def measure_rto(records: list[Record], driver: str = PLAIN) -> WriterRecovery | NotMeasured:
-    """The writer's recovery from the first fault, as the write probe of `driver` saw it."""
-    fault = first_fault(records)
+def measure_rto(records: list[Record], fault: FaultRecord | None, driver: str = PLAIN) -> WriterRecovery | NotMeasured:
+    """The writer's recovery from `fault`, as the write probe of `driver` saw it."""
     if fault is None:
         return NotMeasured("no fault record: nothing to recover from")
     writes = writes_of(records, driver)
@@ -81,7 +86,7 @@ def measure_rto(records: list[Record], driver: str = PLAIN) -> WriterRecovery | 
         return NotMeasured("no write record: the write probe did not run" if driver == PLAIN
                            else f"no write record of the {driver} write probe: it did not run")
 
-    after = ended_after(writes, fault.start)
+    after = in_window(writes, fault)
     if not after:
         return WriterRecovery(fault.name, True, False, None, None, None, None, 0, 0, ())
     missed = [w for w in after if w["outcome"] != "acknowledged"]

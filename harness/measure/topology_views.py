@@ -3,7 +3,7 @@
 The topology probe records what DescribeDBClusters says (`topology` records); the surface probe
 records what `aurora_replica_status()` / `information_schema.replica_host_status` says through
 the cluster endpoint (`surface` records). Aurora-aware drivers trust the second, dashboards and
-runbooks the first; after a failover they change at different moments. For the first fault this
+runbooks the first; after a failover they change at different moments. For the fault this
 gives when each view first named a writer other than the one before the fault, and the highest
 replica lag the SQL view reported for each reader.
 """
@@ -13,8 +13,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.measure.common import NotMeasured, clean, first_fault
+from harness.measure.common import NotMeasured, clean
+from harness.measure.faults import FaultRecord
+from harness.measure.metrics import Metric, declare
 from harness.timeline import Record, of_kind
+
+METRICS = declare(
+    "topology_views",
+    Metric("api_writer_changed_after_s", "writer change seen by the RDS API", "s"),
+    Metric("sql_writer_changed_after_s", "writer change seen by Aurora's SQL", "s"),
+)
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,11 @@ class TopologyViews:
         return asdict(self)
 
 
-def measure_topology_views(records: list[Record]) -> TopologyViews | NotMeasured:
+def measure_topology_views(records: list[Record], fault: FaultRecord | None) -> TopologyViews | NotMeasured:
     surface = list(of_kind(records, "surface"))
     if not surface:
         return NotMeasured("no surface record: Aurora's SQL topology was never read")
     api = [r for r in of_kind(records, "topology") if r.get("writer")]
-    fault = first_fault(records)
     start = fault.start if fault else None
     before = [r for r in api if start is None or r["m"] <= start]
     writer_before = before[-1]["writer"] if before else (api[0]["writer"] if api else None)

@@ -39,6 +39,7 @@ READ_COLOURS = {"ok": "#81c784", "failed": "#c62828"}
 FAULT_COLOUR = "#b71c1c"
 WRITER_COLOUR = "#6a1b9a"
 EVENT_COLOUR = "#1565c0"
+RECOVERY_COLOUR = "#00695c"
 PHASE_COLOURS = ("#e3f2fd", "#fff8e1", "#f3e5f5", "#e8f5e9", "#fbe9e7")
 LAG_COLOURS = ("#1565c0", "#ef6c00", "#00838f", "#6d4c41", "#ad1457", "#558b2f", "#283593")
 STYLE = (
@@ -375,7 +376,55 @@ class _Chart:
                        f'stroke="{WRITER_COLOUR}" stroke-width="1.5" stroke-dasharray="2 2"/>'
                        f'<text x="{x + 3:.1f}" y="{header_top + 38:.1f}" style="fill:{WRITER_COLOUR}">'
                        f"{escape(label)}</text></g>")
+        for at, label, tip in self.recovery_marks():
+            x = self.x(at)
+            out.append(f'<g><title>{escape(f"{_secs(at)}: {tip}")}</title>'
+                       f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{header_top + 16:.1f}" y2="{bottom:.1f}" '
+                       f'stroke="{RECOVERY_COLOUR}" stroke-width="1.5" stroke-dasharray="4 2 1 2"/>'
+                       f'<text x="{x + 3:.1f}" y="{header_top + 24:.1f}" style="fill:{RECOVERY_COLOUR}">'
+                       f"{escape(label)}</text></g>")
         out.append(f'<line x1="{LEFT}" x2="{LEFT}" y1="{plot_top:.1f}" y2="{bottom:.1f}" class="axis"/>')
+
+    def recovery_marks(self) -> list[tuple[float, str, str]]:
+        """(when, label, tooltip) for a recovery: the bad change, a snapshot, the restore point (on
+        the server's clock, moved onto this chart's), the restore request, the restored writer's
+        first acknowledged write."""
+        marks = []
+        for record in _kind(self.records, "bad-change"):
+            marks.append((self.rel(record["start"]), "✗ bad change",
+                          f"bad change: {record.get('statement', '')} ({record.get('rows')} rows)"))
+        for record in _kind(self.records, "snapshot"):
+            marks.append((self.rel(record["start"]), "◉ snapshot", f"snapshot {record.get('snapshot')} requested; "
+                                                                    f"available @ {_secs(self.rel(record['end']))}"))
+        offset = next((r["offset_s"] for r in reversed(_kind(self.records, "clock"))), 0.0)
+        for record in _kind(self.records, "restore"):
+            point = record["m"] - (record["t"] - (record["boundary_low"] - offset))
+            if record.get("how") == "backtrack":  # the cluster itself, rewound in place
+                marks.append((self.rel(point), "⟲ backtrack point", "the point the backtrack reached, on the "
+                                                                   "server's clock"))
+                marks.append((self.rel(record["start"]), "backtrack requested",
+                              f"BacktrackDBCluster {record.get('target')} ({record.get('backtrack')})"))
+                if record.get("cluster_available") is not None:
+                    marks.append((self.rel(record["cluster_available"]), "backtrack completed",
+                                  f"completed {record['cluster_available'] - record['start']:.1f} s after the request"))
+                continue
+            marks.append((self.rel(point), "⟲ restore point", f"restore point ({record.get('how')}) on the server's "
+                                                             f"clock"))
+            marks.append((self.rel(record["start"]), "restore requested", f"restore into {record.get('target')}"))
+            if record.get("first_ack") is not None:
+                marks.append((self.rel(record["first_ack"]), "restored writer acks",
+                              f"{record.get('target')} acknowledged its first write "
+                              f"{record['first_ack'] - record['start']:.1f} s after the request"))
+        marks += self.blue_green_marks()
+        return marks
+
+    def blue_green_marks(self) -> list[tuple[float, str, str]]:
+        """A Blue/Green switchover's phases: each status the deployment was seen in after the
+        switchover was asked for (IN_PROGRESS, then COMPLETED or FAILED; INVALID_CONFIGURATION)."""
+        return [(self.rel(record.get("at", record["m"])), f"⇄ {str(record['status']).lower().replace('_', ' ')}",
+                 f"Blue/Green deployment {record.get('deployment')}: {record['status']}"
+                 + (f" ({record['details']})" if record.get("details") else ""))
+                for record in _kind(self.records, "blue-green-status") if record.get("status") != "AVAILABLE"]
 
     def writer_changes(self) -> list[tuple[float, str, str]]:
         """(when, old, new) each time a `topology` record names a different writer than the last."""
@@ -413,6 +462,8 @@ class _Chart:
             (_swatch(READ_COLOURS["failed"]), "read failed"),
             (_rule(FAULT_COLOUR, "6 3", 2), "fault injected"),
             (_rule(WRITER_COLOUR, "2 2", 1.5), "writer change"),
+            *([(_rule(RECOVERY_COLOUR, "4 2 1 2", 1.5), "bad change, snapshot, restore")]
+              if self.recovery_marks() else []),
             (lambda x, y: f'<path d="M{x + 7} {y - 5}l6 6l-6 6l-6-6z" fill="{EVENT_COLOUR}"/>', "RDS event"),
             (_swatch("#ff9800"), "cluster not available"),
             (_swatch(PHASE_COLOURS[0]), "scenario phase"),

@@ -7,10 +7,14 @@ table and chart are also written there (`verdicts.html`, `chart.svg`) so the dir
 is a complete record, and `manifest.json` lets an auditor prove none of it was edited later.
 A scenario that ran a load also gets its load summary (`load-summary.html`: before, during and
 after the fault, failures grouped) and each load's own Locust HTML report (`load/*/locust.html`).
+Given its trend (`harness.certify.trends`), a scenario also shows its figures over the earlier
+runs (`trend.svg`, and in `verdicts.html`) and, when one regressed, carries the `regression`
+label that files it under the "Regression (warning)" category (Allure 3).
 
 Per run (`write_run_metadata`): `environment.properties`, `executor.json` and
-`categories.json` in the Allure results directory. The categories sort failed scenarios by the
-checks they breached, matching the failure `steps/conftest.py` raises:
+`categories.json` in the Allure results directory, and the environment again as
+`environment.json` in the run directory (for the certificate). The categories sort failed scenarios by the
+checks they breached, matching the failure `steps/plugin.py` raises:
 `AssertionError: PolicyBreached (n):\\n  <check>: <explanation>` (one line per breach).
 
 No secret ever reaches a report: nothing here passes the cluster's credentials on, and any text
@@ -34,25 +38,32 @@ from typing import Any, Protocol
 
 import allure
 
+from harness.certify.trend_chart import trend_svg
+from harness.certify.trends import ScenarioTrend, trend_html
 from harness.report import PROJECT
+from harness.report.blue_green import blue_green_svg, blue_green_tables_html
 from harness.report.chart import timeline_svg
+from harness.report.global_database import global_tables_html, global_timeline_svg
 from harness.report.load_summary import load_summary_html
 from harness.targets import SYMBOLS, quantity
 from harness.timeline import read_timeline
 from harness.verdicts import BREACHED, MET, Verdict, overall_status
 
-__all__ = ["CATEGORIES", "EPIC", "attach_scenario_evidence", "run_environment", "scenario_parameters",
-           "verdict_table_html", "write_manifest", "write_run_metadata"]
+__all__ = ["CATEGORIES", "EPIC", "REGRESSION_CATEGORY", "attach_scenario_evidence", "faults_html", "limit_text",
+           "measured_text", "restore_html", "run_environment", "scenario_parameters", "verdict_table_html",
+           "write_manifest", "write_run_metadata"]
 
 EPIC = "Disaster recovery"
 MANIFEST = "manifest.json"
 REDACTED = "***redacted***"
 MIN_SECRET_LENGTH = 4  # shorter "passwords" would redact ordinary words
 
-# (category, description, the `check` names of steps/then.py it gathers), most serious first:
+# (category, description, the `check` names of the judgements it gathers), most serious first:
 # Allure 3 files a result under the first category that matches, Allure 2 under every one.
 BREACH_CATEGORIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Data loss", "An acknowledged write was missing after recovery (RPO breached).", ("data loss (RPO)",)),
+    ("Restore not exact", "A restore missed writes acknowledged before its point, or held writes begun after it.",
+     ("restore keeps every write before its point", "restore holds nothing after its point", "bad change undone")),
     ("RTO breached", "Writes were not back in time, or were interrupted when they should not have been.",
      ("writes back (RTO)", "writes not interrupted")),
     ("Wrong writer", "The writer after the fault is not the one Aurora's rules pick.",
@@ -65,6 +76,8 @@ BREACH_CATEGORIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("application errors", "latency back to baseline")),
     ("Stop condition", "The stop condition let a fault through, or did not hold it back when it should have.",
      ("stop condition",)),
+    ("Restore too slow", "The restore took longer than allowed, or restored to a point too far back.",
+     ("restore time", "latest restorable time")),
 )
 
 
@@ -96,6 +109,11 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": "Infrastructure broken", "matchedStatuses": ["broken"],
      "description": "The scenario could not run to its verdicts: the cluster, the emulator or the harness failed."},
 ]
+REGRESSION_LABEL = "regression"
+# Allure 3 only (labels are no matcher in Allure 2's categories.json): a figure above its earlier
+# runs' median by the trends' margin, whatever the status. Last, so a breach is filed as a breach.
+REGRESSION_CATEGORY: dict[str, Any] = {"name": "Regression (warning)", "groupByMessage": False,
+                                       "matchers": [{"labels": {REGRESSION_LABEL: ".+"}}]}
 
 
 class ScenarioDay(Protocol):
@@ -110,7 +128,7 @@ class ScenarioDay(Protocol):
 
 
 # --- per scenario ------------------------------------------------------------------------------------
-def attach_scenario_evidence(day: ScenarioDay) -> Path:
+def attach_scenario_evidence(day: ScenarioDay, trend: ScenarioTrend | None = None) -> Path:
     """Write chart, table and manifest into the scenario directory and attach all evidence.
 
     Without `--alluredir` the allure calls do nothing, so the files are still written and a plain
@@ -122,10 +140,23 @@ def attach_scenario_evidence(day: ScenarioDay) -> Path:
     records = read_timeline(timeline_path) if timeline_path.exists() else []
     document = _verdict_document(day)
 
-    table = redact(verdict_table_html(day.scenario, document))
+    trend_chart = trend_svg(trend) if trend is not None else None
+    trend_section = trend_html(trend, trend_chart) if trend is not None and trend_chart is not None else ""
+    table = redact(verdict_table_html(day.scenario, document, trend_section + global_tables_html(records)
+                                     + blue_green_tables_html(records)))
     chart = redact(timeline_svg(records, day.scenario))
+    global_chart = global_timeline_svg(records, day.scenario)
+    if global_chart is not None:
+        global_chart = redact(global_chart)
+        (directory / "global-chart.svg").write_text(global_chart, encoding="utf-8")
+    blue_green_chart = blue_green_svg(records, day.scenario)
+    if blue_green_chart is not None:
+        blue_green_chart = redact(blue_green_chart)
+        (directory / "blue-green-chart.svg").write_text(blue_green_chart, encoding="utf-8")
     (directory / "verdicts.html").write_text(table, encoding="utf-8")
     (directory / "chart.svg").write_text(chart, encoding="utf-8")
+    if trend_chart is not None:
+        (directory / "trend.svg").write_text(trend_chart, encoding="utf-8")
     load = document.get("measurements", {}).get("load", {})
     summary = redact(load_summary_html(day.scenario, load)) if load.get("measured") else None
     if summary is not None:
@@ -138,6 +169,14 @@ def attach_scenario_evidence(day: ScenarioDay) -> Path:
         allure.dynamic.parameter(name, value)
     allure.attach(table, name="Verdicts", attachment_type=allure.attachment_type.HTML)
     allure.attach(chart, name="Timeline chart", attachment_type=allure.attachment_type.SVG)
+    if global_chart is not None:
+        allure.attach(global_chart, name="Global database by Region", attachment_type=allure.attachment_type.SVG)
+    if blue_green_chart is not None:
+        allure.attach(blue_green_chart, name="Blue/Green switchover phases", attachment_type=allure.attachment_type.SVG)
+    if trend is not None and trend_chart is not None:
+        allure.attach(trend_chart, name="Trend chart", attachment_type=allure.attachment_type.SVG)
+        if trend.regressions:
+            allure.dynamic.label(REGRESSION_LABEL, "; ".join(r.sentence() for r in trend.regressions))
     if summary is not None:
         allure.attach(summary, name="Load summary", attachment_type=allure.attachment_type.HTML)
     for report in sorted(directory.glob("load/*/locust.html")):
@@ -156,11 +195,11 @@ def attach_scenario_evidence(day: ScenarioDay) -> Path:
 
 
 def scenario_parameters(day: ScenarioDay) -> dict[str, str]:
-    """Target, cluster and engine: what an auditor needs to tell runs apart (never credentials)."""
+    """Target and cluster: with the engine (the scenario's `engine` parameter, which Allure shows
+    already), what an auditor needs to tell runs apart (never credentials)."""
     parameters = {"target": str(getattr(day.environment, "name", "unknown"))}
     if day.cut is not None:
         parameters["cluster identifier"] = str(day.cut.identifier)
-        parameters["engine"] = str(day.cut.dialect.engine)
     return parameters
 
 
@@ -180,15 +219,16 @@ def write_manifest(directory: Path, scenario: str) -> Path:
     return path
 
 
-def verdict_table_html(scenario: str, document: Mapping[str, Any]) -> str:
-    """A standalone HTML page: overall status, then one colour-coded row per verdict."""
+def verdict_table_html(scenario: str, document: Mapping[str, Any], trend: str = "") -> str:
+    """A standalone HTML page: overall status, then one colour-coded row per verdict (and the
+    scenario's trend section, when given)."""
     verdicts = document.get("verdicts", [])
     status = document.get("status", MET)
     breached = sum(1 for v in verdicts if v["status"] == BREACHED)
     aborted = document.get("aborted")
     rows = "".join(
         f'<tr class="{"met" if v["status"] == MET else "breached"}">'
-        f'<td>{escape(v["check"])}</td><td>{escape(_measured(v))}</td><td>{escape(_limit(v))}</td>'
+        f'<td>{escape(v["check"])}</td><td>{escape(measured_text(v))}</td><td>{escape(limit_text(v))}</td>'
         f'<td class="status">{"✓ " if v["status"] == MET else "✗ "}{escape(v["status"])}</td>'
         f'<td>{escape(v.get("source_title") or "set in the scenario")}</td>'
         f'<td class="why">{escape(v.get("explanation", ""))}</td></tr>'
@@ -210,8 +250,11 @@ def verdict_table_html(scenario: str, document: Mapping[str, Any]) -> str:
         + (f'<div class="banner aborted">Stopped before the fault: {escape(aborted)}</div>' if aborted else "")
         + "<table><thead><tr><th>Check</th><th>Measured</th><th>Limit</th><th>Status</th><th>Source</th>"
         f"<th>Explanation</th></tr></thead><tbody>{rows}</tbody></table>"
+        + faults_html(document.get("measurements", {}).get("faults", []))
+        + restore_html(document.get("measurements", {}).get("restore", {}))
         + topology_views_html(document.get("measurements", {}).get("topology_views", {}))
         + rto_by_driver_html(document.get("measurements", {}).get("by_driver", {}).get("drivers", {}))
+        + trend
         + "</body></html>\n"
     )
 
@@ -258,6 +301,70 @@ def rto_by_driver_html(by_driver: Mapping[str, Any]) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+def faults_html(faults: list[Mapping[str, Any]]) -> str:
+    """One row per fault with the RTO measured over its own window (up to the next fault): a
+    scenario's figures are timed from its last fault, and this shows every fault's own."""
+    if not faults:
+        return ""
+    first = faults[0]["start"]
+
+    def rto(entry: Mapping[str, Any], last: bool) -> str:
+        if not entry.get("measured"):
+            return f"not measured ({entry.get('reason', '')})"
+        if not entry.get("recovered"):
+            return "not recovered" if last else "writes not back before the next fault"
+        outage = f", outage {entry['outage_s']:.3f} s" if entry.get("disrupted") else ", no write failed"
+        return f"{entry['rto_s']:.3f} s{outage}"
+
+    rows = "".join(
+        f"<tr><td>{index + 1}</td><td>{escape(str(f.get('description') or f.get('name')))}</td>"
+        f"<td>+{f['start'] - first:.3f} s</td><td>{escape(rto(f.get('rto', {}), index == len(faults) - 1))}</td></tr>"
+        for index, f in enumerate(faults))
+    return ("<h4>Faults</h4><table><thead><tr><th>#</th><th>Fault</th><th>Issued</th><th>RTO (to the first "
+            f"acknowledged write in its window)</th></tr></thead><tbody>{rows}</tbody></table>"
+            + ("<p>The verdicts time their figures from the last fault.</p>" if len(faults) > 1 else ""))
+
+
+def restore_html(restore: Mapping[str, Any]) -> str:
+    """The restore's exactness: what it kept, lost and leaked around its boundary, and how sharp
+    that boundary was."""
+    if not restore.get("measured"):
+        return ""
+
+    def at(epoch: float) -> str:
+        return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="microseconds")
+
+    low, high = restore["boundary_low"], restore["boundary_high"]
+    boundary = at(low) if low == high else f"{at(low)} to {at(high)}"
+    seqs = (lambda values: ", ".join(map(str, values[:20])) + (" …" if len(values) > 20 else "") or "none")
+    rows = [
+        ("Restored into", restore["target"] + f" ({restore['kind']})"),
+        ("Boundary (server clock)", boundary),
+        ("Tolerance", f"{restore['tolerance_s'] * 1000:g} ms (engine {restore['engine_resolution_s'] * 1000:g} ms, "
+                      f"clock offset {restore['clock_uncertainty_s'] * 1000:g} ms)"),
+        ("Acknowledged before it, present", str(restore["present"])),
+        ("Acknowledged before it, lost", f"{restore['restore_lost_count']}: {seqs(restore['lost'])}"),
+        ("Begun after it, leaked", f"{restore['restore_leaked_count']}: {seqs(restore['leaked'])}"),
+        ("In flight across it (ambiguous)", str(restore["ambiguous"])),
+        ("Unknown outcome (never counted)", str(restore["unknown_not_counted"])),
+        ("Restore time (request to first acknowledged write)",
+         "not measured" if restore["restore_time_s"] is None else f"{restore['restore_time_s']:.3f} s"),
+    ]
+    if restore["kind"] == "backtrack":
+        rows[0] = ("Rewound in place", restore["target"] + " (backtrack)")
+        rows[-1] = ("Backtrack duration (request to completed)",
+                    "not measured" if restore.get("restore_duration_s") is None
+                    else f"{restore['restore_duration_s']:.3f} s")
+        if restore.get("requested_point") is not None and restore["requested_point"] != low:
+            rows.insert(2, ("Asked for (server clock)", at(restore["requested_point"])))
+    if restore["kind"] == "latest":
+        rows.append(("Given up by restoring to the latest restorable time",
+                     f"{restore['accepted_loss_count']} acknowledged writes, "
+                     f"{restore['accepted_loss_window_s']:.3f} s before the request"))
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<h4>Restore exactness</h4><table><tbody>{body}</tbody></table>"
+
+
 def topology_views_html(views: Mapping[str, Any]) -> str:
     """The writer and replica lag as the RDS API and as Aurora's own SQL reported them."""
     if not views.get("measured"):
@@ -288,7 +395,7 @@ def _verdict_document(day: ScenarioDay) -> dict[str, Any]:
             "verdicts": [v.as_dict() for v in day.verdicts], "measurements": {}}
 
 
-def _measured(verdict: Mapping[str, Any]) -> str:
+def measured_text(verdict: Mapping[str, Any]) -> str:
     if verdict["metric"] == "fact":
         return "holds" if verdict["status"] == MET else "does not hold"
     if verdict["measured"] is None:
@@ -296,7 +403,7 @@ def _measured(verdict: Mapping[str, Any]) -> str:
     return quantity(verdict["measured"], verdict["unit"])
 
 
-def _limit(verdict: Mapping[str, Any]) -> str:
+def limit_text(verdict: Mapping[str, Any]) -> str:
     if verdict["metric"] == "fact":
         return "must hold"
     return f"{SYMBOLS.get(verdict['comparison'], verdict['comparison'])} {quantity(verdict['limit'], verdict['unit'])}"
@@ -344,7 +451,11 @@ def write_run_metadata(config: Any, environment: Any) -> Path | None:
         return None
     directory = Path(results)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "environment.properties").write_text(_properties(run_environment(environment)), encoding="utf-8")
+    facts = run_environment(environment)
+    (directory / "environment.properties").write_text(_properties(facts), encoding="utf-8")
+    # the same facts for the certificate, beside the results (Allure reads every file inside them)
+    run_dir = Path(os.environ.get("GAMEDAY_RUN_DIR") or directory.parent)
+    (run_dir / "environment.json").write_text(_json(facts), encoding="utf-8")
     run_id = os.environ.get("GAMEDAY_RUN_ID")
     executor = {"name": "aurora-gameday", "type": "ci" if os.environ.get("CI") else "local",
                 "reportName": f"aurora-gameday: {run_id}" if run_id else "aurora-gameday"}

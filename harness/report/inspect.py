@@ -4,7 +4,8 @@ A report can be generated without error and still show an auditor nothing (an at
 does not display, a scenario missing from the tree), so the check is made the way a person
 reads it: Chromium (Debian's package; `npx playwright install` cannot download browsers here),
 driven by playwright-core from `inspect_report.mjs`, expands the tree, opens every scenario, and
-opens its "Verdicts" and "Timeline chart" attachments.
+opens its "Verdicts" and "Timeline chart" attachments, then reads the Categories and Quality
+Gates tabs.
 
 Allure 3 loads its data with fetch(), which Chromium refuses on file://, so the report is served
 by a throwaway HTTP server on 127.0.0.1 (port 0) for the length of the inspection.
@@ -22,14 +23,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from harness.report.render import OUTPUT, PROJECT, RenderError, latest_run, node_tool
+from harness.report.render import OUTPUT, RenderError, latest_run, node_tool
 
-__all__ = ["CHROMIUM", "ReportSummary", "ScenarioView", "ensure_chromium", "inspect_report", "main"]
+__all__ = ["CHROMIUM", "GateView", "ReportSummary", "ScenarioView", "chromium_script", "ensure_chromium",
+           "inspect_report", "main"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCRIPT = Path(__file__).with_name("inspect_report.mjs")
@@ -53,10 +56,21 @@ class ScenarioView:
 
 
 @dataclass(frozen=True)
+class GateView:
+    """One rule of the quality gate, as the report's Quality Gates tab shows it."""
+
+    rule: str
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class ReportSummary:
     title: str
     scenarios: tuple[ScenarioView, ...]
     external_requests: tuple[str, ...]  # requests the page tried to send off this machine (blocked)
+    categories: tuple[str, ...] = ()  # as the Categories tab lists them
+    quality_gate: tuple[GateView, ...] = ()  # as the Quality Gates tab shows them (empty: no gate)
 
     @property
     def complete(self) -> bool:
@@ -69,24 +83,33 @@ def inspect_report(html_dir: Path) -> ReportSummary:
     index = Path(html_dir) / "index.html"
     if not index.exists():
         raise RenderError(f"no report at {index}: render it first (`gameday report`)")
-    chromium = ensure_chromium()
-    node_tool("allure")  # playwright-core is installed with it, from the same package.json
-    with _serve(Path(html_dir)) as url, tempfile.TemporaryDirectory(prefix="gameday-chromium-") as profile:
-        try:
-            done = subprocess.run(["node", str(SCRIPT), url, str(chromium), profile], capture_output=True,
-                                  text=True, timeout=INSPECT_TIMEOUT, cwd=SCRIPT.parent)
-        except subprocess.TimeoutExpired as exc:
-            raise RenderError(f"inspecting the report in Chromium took over {INSPECT_TIMEOUT} s") from exc
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RenderError(f"inspecting the report in Chromium failed:\n{tail}")
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    with _serve(Path(html_dir)) as url:
+        seen = chromium_script(SCRIPT, [url], timeout=INSPECT_TIMEOUT, what="inspecting the report")
     return ReportSummary(
         title=seen["title"],
         scenarios=tuple(ScenarioView(s["name"], s["status"], tuple(s["attachments"]), s["verdicts"], s["chart"])
                         for s in seen["scenarios"]),
         external_requests=tuple(seen["external"]),
+        categories=tuple(seen.get("categories", [])),
+        quality_gate=tuple(GateView(g["rule"], g["passed"], g["message"]) for g in seen.get("qualityGate", [])),
     )
+
+
+def chromium_script(script: Path, arguments: Sequence[str], *, timeout: float, what: str) -> Any:
+    """Run a playwright-core script against Debian's Chromium with a throwaway profile
+    (`node SCRIPT ARGUMENTS... CHROMIUM PROFILE`); the JSON it printed last."""
+    chromium = ensure_chromium()
+    node_tool("allure")  # playwright-core is installed with it, from the same package.json
+    with tempfile.TemporaryDirectory(prefix="gameday-chromium-") as profile:
+        try:
+            done = subprocess.run(["node", str(script), *arguments, str(chromium), profile], capture_output=True,
+                                  text=True, timeout=timeout, cwd=script.parent)
+        except subprocess.TimeoutExpired as exc:
+            raise RenderError(f"{what} in Chromium took over {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise RenderError(f"{what} in Chromium failed:\n{tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def ensure_chromium() -> Path:
@@ -137,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m harness.report.inspect [RUN_DIR]  (default: the latest run)", file=sys.stderr)
         return 2
     try:
-        target = Path(args[0]) if args else latest_run(PROJECT / "reports")
+        target = Path(args[0]) if args else latest_run(Path.cwd() / "reports")
     except RenderError as exc:
         print(f"inspect: {exc}", file=sys.stderr)
         return 2
@@ -151,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     for s in summary.scenarios:
         marks = f"verdicts {'✓' if s.verdicts else '✗ MISSING'}  chart {'✓' if s.chart else '✗ MISSING'}"
         print(f"  {s.status:<8} {s.name}  [{marks}]")
+    if summary.categories:
+        print(f"  categories: {', '.join(summary.categories)}")
+    for rule in summary.quality_gate:
+        print(f"  quality gate {'✓' if rule.passed else '✗'} {rule.rule}: {rule.message}")
     for request in summary.external_requests:
         print(f"  blocked a request off this machine: {request}")
     if not summary.complete:

@@ -1,6 +1,7 @@
 // Opens an Allure 3 (Awesome) report in headless Chromium as a person would and prints, as JSON on
 // stdout, what that person sees: every scenario in the tree with its status, its attachments, and
-// whether its "Verdicts" table and "Timeline chart" actually display.
+// whether its "Verdicts" table and "Timeline chart" actually display; then the categories and the
+// quality gate's rules (passed or not) as their tabs show them.
 //
 // Usage: node inspect_report.mjs <report url> <chromium executable> <user data dir>
 // Driven by harness/report/inspect.py, which serves the report on loopback and parses the JSON.
@@ -38,9 +39,29 @@ try {
   for (const leaf of leaves) {
     scenarios.push({ ...leaf, ...await scenarioPage(page, leaf.id) });
   }
-  console.log(JSON.stringify({ title, scenarios, external }));
+  await page.goto(url.split("#")[0]);
+  await page.locator('[data-testid="report-title"]').waitFor();
+  const categories = await tab(page, "categories", '[data-testid="tree-section-title"]',
+    (nodes) => nodes.map((node) => node.textContent.trim()));
+  const qualityGate = await tab(page, "qualityGate", '[data-testid="quality-gate-result"]',
+    (nodes) => nodes.map((node) => ({
+      rule: node.querySelector('[data-testid="quality-gate-result-rule"]')?.textContent.trim() ?? "",
+      passed: !!node.querySelector('[data-testid="quality-gate-result-passed-icon"]'),
+      message: (node.querySelector('[data-testid="quality-gate-result-message"]')?.textContent.trim() ?? "")
+        .replace(/^(Error|Success)/, ""),
+    })));
+  console.log(JSON.stringify({ title, scenarios, external, categories, qualityGate }));
 } finally {
   await context.close();
+}
+
+// A tab of the report's front page (categories, quality gates): what its entries say, [] without it.
+async function tab(page, name, entries, read) {
+  const button = page.locator(`[data-testid="nav-tab-${name}"]`);
+  if (await button.count() === 0) return [];
+  await button.click();
+  await page.locator(entries).first().waitFor({ timeout: 5_000 }).catch(() => {});
+  return page.locator(entries).evaluateAll(read);
 }
 
 // Open every collapsed group of the tree, level by level, until every scenario is listed.

@@ -12,6 +12,11 @@ counts a run twice.
 The Allure config is written as `allurerc.json` into the run directory: plain data (no
 `import ... from "allure"`, which fails unless allure resolves from the run directory), and a
 record of exactly how the report was made.
+
+Quality gate: given rules (`gameday certify` gives them), the report is rendered by
+`generate_report.mjs`, which also judges Allure 3's quality gate (`allure generate` reads the
+rules but never evaluates them): the Quality Gates tab shows the result, and `quality-gate.json`
+in the run directory keeps it for the caller.
 """
 
 from __future__ import annotations
@@ -23,17 +28,23 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.report import PROJECT
-from harness.report.evidence import CATEGORIES
+from harness.report.evidence import CATEGORIES, REGRESSION_CATEGORY
 
-__all__ = ["NoResults", "RenderError", "add_report_arguments", "latest_run", "node_tool", "render", "report_command"]
+__all__ = ["GateResult", "NoResults", "RenderError", "add_report_arguments", "latest_run", "node_tool",
+           "quality_gate_results", "render", "report_command"]
 
 RESULTS = "allure-results"
 OUTPUT = "html"
 HISTORY = "history.jsonl"
 CONFIG = "allurerc.json"
+QUALITY_GATE = "quality-gate.json"
+GATED_GENERATOR = Path(__file__).with_name("generate_report.mjs")
 NPM_FLAGS = ("--no-audit", "--no-fund")
 NPM_TIMEOUT = 600
 RENDER_TIMEOUT = 600
@@ -50,11 +61,25 @@ class NoResults(RenderError):
     """There is nothing to render: no run, or a run without Allure results."""
 
 
-def render(run_dir: Path, *, single_file: bool = False) -> Path:
+@dataclass(frozen=True)
+class GateResult:
+    """One rule of Allure 3's quality gate, as the report's Quality Gates tab shows it."""
+
+    rule: str
+    success: bool
+    expected: Any
+    actual: Any
+    message: str
+
+
+def render(run_dir: Path, *, single_file: bool = False,
+           quality_gate: Sequence[Mapping[str, Any]] | None = None) -> Path:
     """Render `run_dir/allure-results` into `run_dir/html`; returns the report's index.html.
 
     `single_file` inlines everything into index.html (an archivable artifact that opens from
     disk); otherwise the report is a directory that must be served over HTTP to be viewed.
+    `quality_gate`: Allure 3 rule sets (e.g. `[{"maxFailures": 0}]`) judged into the report and
+    `quality-gate.json` (`quality_gate_results`).
     """
     run_dir = Path(run_dir).resolve()
     results = run_dir / RESULTS
@@ -73,19 +98,40 @@ def render(run_dir: Path, *, single_file: bool = False) -> Path:
         "plugins": {"awesome": {"options": {"reportName": name, "singleFile": single_file,
                                             "groupBy": ["epic", "feature"]}}},
         "categories": [{k: c[k] for k in ("name", "matchedStatuses", "messageRegex") if k in c}
-                       for c in CATEGORIES],
+                       for c in CATEGORIES] + [REGRESSION_CATEGORY],
     }
+    if quality_gate is not None:
+        config["qualityGate"] = {"rules": [dict(rules) for rules in quality_gate]}
     config_path = run_dir / CONFIG
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if output.exists():
         shutil.rmtree(output)  # a stale file from an earlier render (other mode) must not survive
-    _run([str(allure), "generate", str(results), "--config", str(config_path), "--cwd", str(run_dir)],
-         cwd=run_dir, timeout=RENDER_TIMEOUT, what="Allure 3 (allure generate)")
+    (run_dir / QUALITY_GATE).unlink(missing_ok=True)
+    if quality_gate is None:
+        _run([str(allure), "generate", str(results), "--config", str(config_path), "--cwd", str(run_dir)],
+             cwd=run_dir, timeout=RENDER_TIMEOUT, what="Allure 3 (allure generate)")
+    else:
+        judged = _run(["node", str(GATED_GENERATOR), str(config_path), str(results), str(run_dir)], cwd=run_dir,
+                      timeout=RENDER_TIMEOUT, what="Allure 3 with its quality gate (generate_report.mjs)")
+        try:
+            gate = json.loads(judged.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError) as exc:
+            raise RenderError(f"the quality gate gave no result: {judged[-500:]!r}") from exc
+        (run_dir / QUALITY_GATE).write_text(json.dumps(gate, indent=2) + "\n", encoding="utf-8")
     index = output / "index.html"
     if not index.exists():
         raise RenderError(f"Allure 3 finished but wrote no {index}")
     _strip_analytics(index)
     return index
+
+
+def quality_gate_results(run_dir: Path) -> list[GateResult]:
+    """The quality gate's rules as the last gated render judged them (empty: no gate)."""
+    path = Path(run_dir) / QUALITY_GATE
+    if not path.exists():
+        return []
+    return [GateResult(r["rule"], bool(r["success"]), r.get("expected"), r.get("actual"), r.get("message", ""))
+            for r in json.loads(path.read_text(encoding="utf-8"))]
 
 
 def latest_run(reports_dir: Path) -> Path:
@@ -141,7 +187,8 @@ def _in_history(history: Path, name: str) -> bool:
     return False
 
 
-def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> None:
+def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> str:
+    """Run a report tool; its stdout, or RenderError with the tail of what it said."""
     try:
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               env=_quiet_env())
@@ -150,6 +197,7 @@ def _run(command: list[str], *, cwd: Path, timeout: float, what: str) -> None:
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise RenderError(f"{what} failed with exit status {done.returncode}:\n{tail}")
+    return done.stdout
 
 
 def _quiet_env() -> dict[str, str]:
@@ -163,15 +211,15 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a run directory, reports/<run-id> (default: the latest run)")
     parser.add_argument("--single-file", action="store_true",
                         help="inline everything into one index.html that opens from disk")
-    parser.add_argument("--reports", type=Path, default=PROJECT / "reports",
-                        help="where runs live when RUN_DIR is not given (default: reports/ of the checkout)")
+    parser.add_argument("--reports", type=Path, default=None,
+                        help="where runs live when RUN_DIR is not given (default: ./reports)")
     parser.set_defaults(handler=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
     """Render a run's report and say where it is; 2 if there is nothing to render, 1 if rendering failed."""
     try:
-        run_dir = args.run_dir if args.run_dir is not None else latest_run(args.reports)
+        run_dir = args.run_dir if args.run_dir is not None else latest_run(args.reports or Path.cwd() / "reports")
         index = render(run_dir, single_file=args.single_file)
     except NoResults as exc:
         print(f"gameday: {exc}", file=sys.stderr)

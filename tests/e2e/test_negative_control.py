@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.environments import ClusterRequirement, EmulatorEnvironment
+from harness.environments import EmulatorEnvironment
 from harness.faults import ReaderLag, UnsafeFailover
 from harness.gameday import GameDay
+from harness.judgements import writes
 from harness.timeline import read_timeline
 
 
@@ -18,11 +19,11 @@ from harness.timeline import read_timeline
 def test_lost_writes_reported_are_exactly_those_missing_from_the_ledger(tmp_path: Path, engine: str, net: int) -> None:
     state_dir = Path("/dev/shm") / f"gd-test-neg-{tmp_path.name}"
     environment = EmulatorEnvironment(state_dir=state_dir, net=net, dns_ttl=0)
-    day = GameDay(environment, "negative control", tmp_path / "negative-control")
+    day = GameDay(environment, "negative control", tmp_path / "negative-control", engine=engine)
     try:
-        day.provide_cluster(ClusterRequirement(engine=engine, readers=1))
+        day.provide_cluster(readers=1)
         reader = day.initial_readers[0]
-        day.inject_condition(ReaderLag(reader, 1500))
+        day.act(ReaderLag(reader, 1500))
         day.start_probes()
         day.hold("steady-state", 3)
         day.inject(UnsafeFailover(reader))
@@ -45,7 +46,7 @@ def test_lost_writes_reported_are_exactly_those_missing_from_the_ledger(tmp_path
         assert loss["lost_count"] == len(really_missing)
         assert loss["lost"] == really_missing[:1000]
         assert loss["rpo_s"] > 0.5
-        verdict = day.judge_data_loss(day.target("in-region-acknowledged-writes"))
+        (verdict,) = day.judge(writes.data_loss, target=day.target("in-region-acknowledged-writes"))
         assert verdict.status == "PolicyBreached"
         assert f"{len(really_missing)} writes" in verdict.explanation
     finally:

@@ -2,7 +2,7 @@
 rendered by Allure 3, opened in headless Chromium.
 
 No database is involved: a tiny feature in tmp_path drives a stand-in for `GameDay` whose
-timeline is written by hand, and whose teardown does what `steps/conftest.py` does (write
+timeline is written by hand, and whose teardown does what `steps/plugin.py` does (write
 verdict.json, then `attach_scenario_evidence`). The verdicts are judged by the real checkers and
 the real catalog targets, and a breach fails the scenario with the same message the real hook
 raises, so the categories are tested against the failure text they must match.
@@ -59,7 +59,7 @@ scenarios("evidence.feature")
 """
 
 CONFTEST = '''\
-"""A stand-in for steps/conftest.py: a GameDay-like object, hand-written timelines, real verdicts."""
+"""A stand-in for steps/plugin.py: a GameDay-like object, hand-written timelines, real verdicts."""
 
 import json
 from dataclasses import dataclass, field
@@ -134,7 +134,7 @@ def game_day(request, tmp_path_factory):
 
 
 def pytest_bdd_after_step(request, feature, scenario, step, step_func, step_func_args):
-    """As steps/conftest.py: after the last step a breached verdict fails the scenario."""
+    """As steps/plugin.py: after the last step a breached verdict fails the scenario."""
     if step is not scenario.steps[-1] or "game_day" not in request.fixturenames:
         return
     breached = request.getfixturevalue("game_day").breached()
@@ -257,8 +257,7 @@ def test_each_scenario_carries_its_evidence(run_dir: Path) -> None:
         labels = {(label["name"], label["value"]) for label in result["labels"]}
         assert ("epic", "Disaster recovery") in labels and ("story", name) in labels
         parameters = {p["name"]: p["value"] for p in result["parameters"]}
-        assert parameters == {"target": "'fake-target'", "cluster identifier": "'gd-evidence-1'",
-                              "engine": "'aurora-postgresql'"}
+        assert parameters == {"target": "'fake-target'", "cluster identifier": "'gd-evidence-1'"}
     breach = results["Failover that loses acknowledged writes"]["statusDetails"]["message"]
     assert "PolicyBreached (1):\n  data loss (RPO): data loss 3 writes" in breach
 

@@ -5,6 +5,7 @@ one copy of it (its name counter included) however many conftest modules pytest 
 from __future__ import annotations
 
 import contextlib
+import os
 import itertools
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from harness.emulator.processes import marked_processes
 PASSWORD = "emulator-test-pw-1"
 USER = "master"
 DATABASE = "app"
-NET = 43  # 127.43.x.y: apart from the daemon's default (42) and other suites
+NET = int(os.environ.get("GAMEDAY_TEST_NET", "43"))  # 127.43.x.y: apart from the daemon's default (42) and other suites
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05, what: str = "") -> Any:
@@ -131,12 +133,16 @@ def delete_cluster(cluster: Cluster) -> None:
 class WriteLoop:
     """Continuous autocommit INSERTs through the cluster endpoint, as an application would.
 
-    Records which ids were acknowledged (COMMIT returned). An attempt that fails is not
-    acknowledged; whether it committed is unknown, and never counts as lost.
+    Records which ids were acknowledged (COMMIT returned), and when each attempt began and was
+    acknowledged (the machine's clock, which the engines share: what a point-in-time restore is
+    judged by). An attempt that fails is not acknowledged; whether it committed is unknown, and
+    never counts as lost.
     """
 
     cluster: Cluster
     acknowledged: list[int] = field(default_factory=list)
+    begun_at: dict[int, datetime] = field(default_factory=dict)
+    acked_at: dict[int, datetime] = field(default_factory=dict)
     failures: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -152,7 +158,9 @@ class WriteLoop:
             try:
                 if conn is None:
                     conn = self.cluster.connect(host, connect_timeout=1)
+                self.begun_at[next_id] = datetime.now(UTC)
                 conn.execute("INSERT INTO ledger (id) VALUES (%s)", (next_id,))
+                self.acked_at[next_id] = datetime.now(UTC)
                 self.acknowledged.append(next_id)
             except psycopg.Error:
                 self.failures += 1

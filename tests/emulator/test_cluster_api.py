@@ -29,8 +29,9 @@ def cluster(rds: Any) -> Any:
 
 
 def test_cluster_created_through_boto3_passes_the_botocore_waiters(rds: Any) -> None:
-    rds.create_db_cluster(DBClusterIdentifier="waiters", Engine="aurora-postgresql", MasterUsername=USER,
-                          MasterUserPassword=PASSWORD, Tags=[{"Key": "team", "Value": "sre"}])
+    answer = rds.create_db_cluster(DBClusterIdentifier="waiters", Engine="aurora-postgresql", MasterUsername=USER,
+                                   MasterUserPassword=PASSWORD, Tags=[{"Key": "team", "Value": "sre"}])
+    assert answer["DBCluster"]["Status"] == "creating", "AWS answers `creating`; the waiter sees it become available"
     rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier="waiters",
                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     for name, tier in (("waiters-w", 1), ("waiters-r1", 0), ("waiters-r2", 2)):
@@ -249,3 +250,112 @@ def test_custom_endpoints_are_listed_with_the_built_in_ones_and_can_be_deleted(r
     assert cluster.describe()["CustomEndpoints"] == []
     with pytest.raises(rds.exceptions.DBClusterEndpointNotFoundFault):
         rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="reporting")
+
+
+def test_the_master_user_may_be_postgres_as_the_console_suggests(rds: Any) -> None:
+    """Found with psql: the console's default master user name was refused."""
+    import os
+    import subprocess
+
+    from harness.emulator.engines.postgres import PgBinaries
+    from tests.emulator.support import delete_cluster
+
+    rds.create_db_cluster(DBClusterIdentifier="pgmaster", Engine="aurora-postgresql", MasterUsername="postgres",
+                          MasterUserPassword=PASSWORD)
+    rds.create_db_instance(DBInstanceIdentifier="pgmaster-1", DBClusterIdentifier="pgmaster",
+                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+    cluster = Cluster(rds, "pgmaster", ["pgmaster-1"])
+    try:
+        cluster.wait_settled(120)
+        psql = [PgBinaries.find()("psql"), "-X", "-A", "-t", "-h", cluster.endpoint, "-U", "postgres", "-d", "postgres",
+                "-c", "SELECT current_user, pg_has_role('postgres', 'rds_superuser', 'member')"]
+        done = subprocess.run(psql, capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "PGPASSWORD": PASSWORD})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "postgres|t"
+    finally:
+        delete_cluster(cluster)
+
+
+def test_the_master_user_creates_the_extensions_rds_extensions_lists(cluster: Cluster) -> None:
+    """Found with psql: the master user could not create pg_stat_statements (nor, in the postgres
+    database, pgcrypto), and rds.extensions listed extensions this machine does not have."""
+    import os
+    import subprocess
+
+    from harness.emulator.engines.postgres import PgBinaries
+    from harness.emulator.engines.postgres_surface import installed_extensions
+    from tests.emulator.support import DATABASE
+
+    bins = PgBinaries.find()
+
+    def psql(database: str, sql: str) -> str:
+        done = subprocess.run([bins("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cluster.endpoint,
+                               "-U", USER, "-d", database, "-c", sql],
+                              capture_output=True, text=True, timeout=30, env={**os.environ, "PGPASSWORD": PASSWORD})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    listed = [e.strip() for e in psql("postgres", "SHOW rds.extensions").split(",")]
+    installed = installed_extensions(bins.bindir)
+    assert "aurora_stat_utils" in listed, "drivers recognise Aurora PostgreSQL by it"
+    assert [e for e in listed if e != "aurora_stat_utils" and e not in installed] == []
+    assert {"pg_stat_statements", "pgcrypto"} <= set(listed)
+    for database in ("postgres", DATABASE):
+        psql(database, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE EXTENSION IF NOT EXISTS pgcrypto")
+        assert psql(database, "SELECT length(digest('x', 'sha256')) > 0, count(*) >= 0 FROM pg_stat_statements") \
+            == "t|t"
+
+
+def test_what_provisioning_tools_ask_first_is_answered_with_what_the_emulator_has(rds: Any) -> None:
+    versions = [v for page in rds.get_paginator("describe_db_engine_versions").paginate(Engine="aurora-postgresql")
+                for v in page["DBEngineVersions"]]
+    assert [v["EngineVersion"] for v in versions] == ["15.10", "15.12", "15.13"]
+    assert versions[0]["ValidUpgradeTarget"][0]["EngineVersion"] == "15.12"
+    default = rds.describe_db_engine_versions(Engine="aurora-mysql", DefaultOnly=True)["DBEngineVersions"]
+    assert [v["EngineVersion"] for v in default] == ["8.0.mysql_aurora.3.05.2"]
+    options = rds.describe_orderable_db_instance_options(Engine="aurora-mysql", DBInstanceClass="db.r6g.large")
+    assert {o["EngineVersion"] for o in options["OrderableDBInstanceOptions"]} == {
+        "8.0.mysql_aurora.3.05.2", "8.0.mysql_aurora.3.08.0"}
+    assert rds.describe_db_subnet_groups(DBSubnetGroupName="default")["DBSubnetGroups"][0]["SubnetGroupStatus"] \
+        == "Complete"
+    rds.create_db_subnet_group(DBSubnetGroupName="gd-private", DBSubnetGroupDescription="game days",
+                               SubnetIds=["subnet-1", "subnet-2"])
+    assert "gd-private" in {g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]}
+    with pytest.raises(rds.exceptions.DBSubnetGroupAlreadyExistsFault):
+        rds.create_db_subnet_group(DBSubnetGroupName="gd-private", DBSubnetGroupDescription="again",
+                                   SubnetIds=["subnet-1", "subnet-2"])
+    rds.delete_db_subnet_group(DBSubnetGroupName="gd-private")
+    with pytest.raises(rds.exceptions.DBSubnetGroupNotFoundFault):
+        rds.describe_db_subnet_groups(DBSubnetGroupName="gd-private")
+
+
+@pytest.mark.parametrize("change,code", [
+    ({"GlobalClusterIdentifier": "no-such-global"}, "GlobalClusterNotFoundFault"),
+    ({"EngineMode": "serverless"}, "InvalidParameterValue"),
+    ({"ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 2}}, "InvalidParameterCombination"),
+    ({"DBSubnetGroupName": "no-such-group"}, "DBSubnetGroupNotFoundFault"),
+])
+def test_what_the_emulator_does_not_do_is_refused_not_ignored(rds: Any, change: dict[str, Any], code: str) -> None:
+    with pytest.raises(ClientError) as err:
+        rds.create_db_cluster(DBClusterIdentifier="unemulated", Engine="aurora-postgresql", MasterUsername=USER,
+                              MasterUserPassword=PASSWORD, **change)
+    assert err.value.response["Error"]["Code"] == code
+    assert not any(c["DBClusterIdentifier"] == "unemulated" for c in rds.describe_db_clusters()["DBClusters"])
+
+
+def test_deleting_the_writer_shows_deleting_and_the_waiter_sees_it_go(rds: Any, cluster_factory: Any) -> None:
+    """Found with boto3's db_instance_deleted waiter, which failed at once on `rebooting`."""
+    two = cluster_factory([1, 1])
+    writer = two.writer()
+    rds.delete_db_instance(DBInstanceIdentifier=writer, SkipFinalSnapshot=True)
+    seen = set()
+    while True:
+        try:
+            seen.add(rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]["DBInstanceStatus"])
+        except rds.exceptions.DBInstanceNotFoundFault:
+            break
+    assert seen == {"deleting"}, seen
+    rds.get_waiter("db_instance_deleted").wait(DBInstanceIdentifier=writer, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    two.instances.remove(writer)
+    assert two.writer() != writer

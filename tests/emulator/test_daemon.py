@@ -138,6 +138,18 @@ def test_up_serves_boto3_and_down_leaves_nothing_running(state_dir: Path, capsys
     assert re.search(rf"{writer}\s+writer\s+available\s+us-east-1\w", out)
     assert "sn_a1 running" in out
 
+    reader_gone = subprocess.Popen([GAMEDAY, "emulator", "status", "--state-dir", str(state_dir)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader_gone.stdout.close()  # as `gameday emulator status | head` once head has its lines
+    assert (reader_gone.wait(30), reader_gone.stderr.read()) == (0, b""), "no Broken pipe error"
+
+    code, out, _ = cli(capsys, "emulator", "requests", "--mutating", "--state-dir", str(state_dir))
+    assert code == 0 and re.search(r"us-east-1  CreateDBCluster\n", out) and "DescribeDBClusters" not in out
+    code, out, _ = cli(capsys, "emulator", "requests", "--clear", "--state-dir", str(state_dir))
+    assert code == 0 and re.match(r"forgot \d+ call", out)
+    code, out, _ = cli(capsys, "emulator", "requests", "--state-dir", str(state_dir))
+    assert (code, out.strip()) == (0, "no call")
+
     code, out, _ = cli(capsys, "emulator", "storage", "stop", "gd-daemon", "sn_a1", "--state-dir", str(state_dir))
     assert code == 0 and re.search(r"sn_a1\s+stopped", out)
     code, out, _ = cli(capsys, "emulator", "storage", "status", "gd-daemon", "--state-dir", str(state_dir))
@@ -181,14 +193,14 @@ def test_up_on_a_taken_port_fails_with_the_log_tail(state_dir: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = gameday("emulator", "up", "--state-dir", str(state_dir), "--port", str(port), "--net", "53")
+        result = gameday("emulator", "up", "--state-dir", str(state_dir), "--port", str(port), "--net", "83")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "exited during start" in result.stderr and f"127.0.0.1:{port}: Address already in use" in result.stderr
     assert processes_of(state_dir) == {}
 
 
 def test_next_up_cleans_up_after_a_killed_daemon_and_watchdog(state_dir: Path) -> None:
-    info = up(state_dir, net=51)
+    info = up(state_dir, net=81)
     create_cluster_with_writer(rds_client(info), "gd-orphans")
     engines = {pid for pid in engines_of(state_dir) if "/postgres " in processes_of(state_dir).get(pid, "")}
     assert engines
@@ -199,7 +211,7 @@ def test_next_up_cleans_up_after_a_killed_daemon_and_watchdog(state_dir: Path) -
     # Storage nodes exit once the fabric (their links) has gone; the postmasters stay.
     assert all(alive(pid) for pid in engines), "with the watchdog gone too, nobody stops the engines"
 
-    again = up(state_dir, net=51)
+    again = up(state_dir, net=81)
     assert again["pid"] != info["pid"] and not again["already_running"]
     wait_for(lambda: not any(alive(pid) for pid in engines), timeout=10, what="the orphaned engines to be swept")
     assert not engines_of(state_dir)
@@ -210,7 +222,7 @@ def test_next_up_cleans_up_after_a_killed_daemon_and_watchdog(state_dir: Path) -
 
 
 def test_watchdog_removes_the_engines_of_a_killed_daemon(state_dir: Path) -> None:
-    info = up(state_dir, net=52)
+    info = up(state_dir, net=82)
     create_cluster_with_writer(rds_client(info), "gd-watchdog")
     engines = engines_of(state_dir)
     assert engines
@@ -219,3 +231,17 @@ def test_watchdog_removes_the_engines_of_a_killed_daemon(state_dir: Path) -> Non
     wait_for(lambda: not any(alive(pid) for pid in engines), timeout=15, what="the watchdog to kill the engines")
     wait_for(lambda: processes_of(state_dir) == {}, timeout=10, what="the watchdog and fabric to exit")
     assert "no emulator was running" in daemon.down(state_dir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the engines as another account")
+def test_a_state_dir_the_engines_cannot_reach_is_refused_at_up_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    private = Path(f"/dev/shm/gd-test-private-{time.time_ns()}")  # as `mktemp -d` makes it: 0700, root's
+    private.mkdir(mode=0o700)
+    try:
+        code, out, err = cli(capsys, "emulator", "up", "--state-dir", str(private / "emulator"), "--port", "0",
+                             "--net", "50")
+    finally:
+        shutil.rmtree(private)
+    assert code != 0 and err.count("\n") == 1, err
+    assert f"cannot enter {private} (mode 0700)" in err and f"chmod o+x {private}" in err
+    assert not (private / "emulator" / "emulator.json").exists(), "nothing started"

@@ -32,7 +32,7 @@ from tests.emulator.support import (
     wait_for,
 )
 
-NETS = (64, 63, 65)  # 127.<net>.x.y for this module's own emulator
+NETS = (64, 61, 62)  # 127.<net>.x.y for this module's own emulator
 
 
 def free_net() -> int:
@@ -86,7 +86,7 @@ def settled(emulator: Any, cluster: Cluster) -> Iterator[Cluster]:
 
 def engine_pid(emulator: Any, cluster: Cluster, instance: str) -> int | None:
     """The process behind an instance right now (None while it is down)."""
-    runtime = emulator.backend.region("us-east-1").runtimes[cluster.identifier]
+    runtime = emulator.store.runtime("us-east-1", cluster.identifier)
     child = runtime.engine.instances[instance].child
     return child.pid if child is not None and child.alive() else None
 
@@ -155,6 +155,16 @@ def test_show_volume_status_and_aurora_version_answer_on_every_kind_of_endpoint(
                 assert scalar(conn, "SELECT 1") == 1
     finally:
         rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="myfi-any")
+
+
+def test_aurora_variables_come_back_under_their_own_column_names(settled: Cluster) -> None:
+    """PyMySQL's DictCursor (and every ORM that reads rows by column name) sees what MySQL names them."""
+    import pymysql.cursors
+
+    with connect(settled.endpoint) as conn:
+        with conn.cursor(pymysql.cursors.DictCursor) as cursor:
+            cursor.execute("SELECT @@aurora_server_id, @@aurora_version")
+            assert cursor.fetchall() == [{"@@aurora_server_id": settled.writer(), "@@aurora_version": "3.05.2"}]
 
 
 def test_each_instance_has_a_host_id_of_its_own(settled: Cluster) -> None:
@@ -319,6 +329,26 @@ def test_read_replica_failure_to_all_keeps_the_writer_committing(settled: Cluste
                      what=f"{reader} to catch up")
         assert time.monotonic() - started > 1.5
 
+
+
+def test_a_failover_during_a_replica_failure_to_all_loses_no_acknowledged_commit(rds: Any, settled: Cluster) -> None:
+    """The commits no reader received are in Aurora's cluster volume: the new writer has them."""
+    cluster = settled
+    with connect(cluster.endpoint) as writer:
+        run(writer, "ALTER SYSTEM SIMULATE 100 PERCENT READ REPLICA FAILURE TO ALL FOR INTERVAL 60 SECOND")
+        for _ in range(20):
+            insert(writer, "rf-all-failover")
+        assert all(visible(cluster.instance_address(r), "rf-all-failover") == 0 for r in cluster.readers())
+    target = cluster.readers()[0]
+    rds.failover_db_cluster(DBClusterIdentifier=cluster.identifier, TargetDBInstanceIdentifier=target)
+    wait_for(lambda: cluster.writer() == target, timeout=60, what=f"{target} to become the writer")
+    cluster.wait_settled()
+    assert until_connected(cluster.endpoint, lambda conn: scalar(
+        conn, "SELECT count(*) FROM probe WHERE tag = 'rf-all-failover'") + 1) - 1 == 20
+    for reader in cluster.readers():
+        host = cluster.instance_address(reader)
+        wait_for(lambda host=host: visible(host, "rf-all-failover") == 20, timeout=30, interval=0.1,
+                 what=f"{reader} to hold the caught-up commits")
 
 # --- the cluster volume ---------------------------------------------------------------------------------------------
 def test_disk_failure_of_one_node_keeps_writes_going_three_stall_them_until_the_interval_ends(settled: Cluster) -> None:

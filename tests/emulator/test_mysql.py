@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -206,22 +207,37 @@ def test_a_killed_writer_fails_over_by_itself(emulator: Any, rds: Any, cluster: 
     assert old in cluster.readers()
 
 
-def test_a_latency_toxic_on_a_readers_link_shows_as_replica_lag(emulator: Any, cluster: Cluster) -> None:
+@contextlib.contextmanager
+def writer_and_reader(cluster: Cluster, table: str) -> Iterator[tuple[str, pymysql.Connection, pymysql.Connection]]:
+    """A reader's name, a session on the writer and one on that reader, and `table` to write to."""
     cluster.wait_settled()
     reader = cluster.readers()[0]
     with connect(cluster.endpoint) as writer, connect(cluster.instance_address(reader)) as replica:
         with writer.cursor() as cursor:
-            cursor.execute("CREATE TABLE IF NOT EXISTS lag_test (id INT PRIMARY KEY)")
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY)")
+        # The table must be on the reader before a test holds the reader back (its checks read it there).
+        wait_for(lambda: scalar(replica, "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                                         f"'{table}'"), interval=0.01, what=f"{table} on the reader")
+        yield reader, writer, replica
+
+
+def visibility_lag(writer: pymysql.Connection, replica: pymysql.Connection, table: str, row: int) -> float:
+    """Seconds from COMMIT acknowledged on the writer until the row is visible on the reader."""
+    with writer.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} VALUES ({row})")
+    committed = time.monotonic()
+    wait_for(lambda: scalar(replica, f"SELECT count(*) FROM {table} WHERE id = {row}"), interval=0.005,
+             what=f"row {row} on the reader")
+    return time.monotonic() - committed
+
+
+def test_a_latency_toxic_on_a_readers_link_shows_as_replica_lag(emulator: Any, cluster: Cluster) -> None:
+    with writer_and_reader(cluster, "lag_test") as (reader, writer, replica):
         emulator.controls.add_toxic(cluster=cluster.identifier, link=f"reader:{reader}",
                                     toxic={"type": "latency", "name": "slow", "stream": "downstream",
                                            "attributes": {"latency_ms": 300, "jitter_ms": 0}})
         try:
-            with writer.cursor() as cursor:
-                cursor.execute("INSERT INTO lag_test VALUES (1)")
-            committed = time.monotonic()
-            wait_for(lambda: scalar(replica, "SELECT count(*) FROM lag_test WHERE id = 1"), interval=0.005,
-                     what="the row on the reader")
-            lag = time.monotonic() - committed
+            lag = visibility_lag(writer, replica, "lag_test", 1)
         finally:
             emulator.controls.remove_toxic(cluster=cluster.identifier, link=f"reader:{reader}", name="slow")
     # Semi-sync waited for the other reader's acknowledgement, so the delayed reader lags by the toxic.
@@ -249,3 +265,17 @@ def test_storage_node_controls_say_mysql_clusters_have_none(emulator: Any, clust
     assert emulator.controls.storage_status(cluster=cluster.identifier) == {}
     with pytest.raises(KeyError, match="no storage nodes"):
         emulator.controls.stop_storage_node(cluster=cluster.identifier, node="sn_a1")
+
+
+def test_unlag_reader_undoes_lag_reader(emulator: Any, cluster: Cluster) -> None:
+    """MariaDB readers lag by applying late (MASTER_DELAY, whole seconds); unlag applies at once again."""
+    with writer_and_reader(cluster, "unlag_test") as (reader, writer, replica):
+        emulator.controls.lag_reader(cluster=cluster.identifier, reader=reader, milliseconds=1000)
+        try:
+            lagged = visibility_lag(writer, replica, "unlag_test", 1)
+        finally:
+            undone = emulator.controls.unlag_reader(cluster=cluster.identifier, reader=reader)
+        assert undone is True
+        assert max(visibility_lag(writer, replica, "unlag_test", row) for row in range(2, 5)) < 0.5
+        assert emulator.controls.unlag_reader(cluster=cluster.identifier, reader=reader) is False
+    assert lagged >= 0.5, lagged

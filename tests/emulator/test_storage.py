@@ -111,3 +111,19 @@ def test_a_latency_toxic_on_a_readers_link_shows_as_replica_lag(emulator: Any, c
     assert min(slowed) >= 0.18, slowed
     assert sum(slowed) / len(slowed) >= 0.19, slowed
     assert max(slowed) < 2.0, slowed
+
+
+def test_unlag_reader_undoes_lag_reader(emulator: Any, cluster_factory: Any) -> None:
+    cluster = cluster_factory([1, 0])
+    reader = cluster.readers()[0]
+    controls = emulator.controls
+    with cluster.connect() as writer, cluster.connect(cluster.instance_address(reader)) as replica:
+        writer.execute("CREATE TABLE lag_test (id int)")
+        wait_for(lambda: replica.execute("SELECT to_regclass('lag_test')").fetchone()[0], what="the table")
+        controls.lag_reader(cluster=cluster.identifier, reader=reader, milliseconds=300)
+        lagged = min(visibility_lag(cluster, writer, replica, i) for i in range(3))
+        assert controls.unlag_reader(cluster=cluster.identifier, reader=reader) is True
+        rows = itertools.count(100)
+        wait_for(lambda: visibility_lag(cluster, writer, replica, next(rows)) < 0.1, what="the lag to go")
+        assert controls.unlag_reader(cluster=cluster.identifier, reader=reader) is False, "nothing left to undo"
+    assert lagged >= 0.25, lagged

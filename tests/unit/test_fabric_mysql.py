@@ -41,7 +41,17 @@ def query(sql: str, seq: int = 0) -> bytes:
 
 def test_aurora_variables_in_a_query_are_replaced_and_the_length_fixed() -> None:
     out = QueryRewriter(VALUES).feed(query("SELECT @@aurora_server_id, @@AURORA_VERSION, @@innodb_read_only"))
-    assert out == query("SELECT 'db-2', '3.05.2', 1")
+    assert out == query("SELECT 'db-2' AS `@@aurora_server_id`, '3.05.2' AS `@@AURORA_VERSION`, "
+                        "1 AS `@@innodb_read_only`")
+
+
+def test_a_variable_keeps_its_name_as_the_column_only_where_it_is_a_whole_select_item() -> None:
+    rewriter = QueryRewriter(VALUES)
+    assert rewriter.rewrite(b"SELECT @@aurora_server_id AS sid") == b"SELECT 'db-2' AS sid"
+    assert rewriter.rewrite(b"SELECT 1 FROM t WHERE @@aurora_server_id = 'x'") == b"SELECT 1 FROM t WHERE 'db-2' = 'x'"
+    assert rewriter.rewrite(b"SELECT CONCAT(@@aurora_version, 'x')") == b"SELECT CONCAT('3.05.2', 'x')"
+    assert (rewriter.rewrite(b"select distinct @@global.aurora_version from dual;")
+            == b"select distinct '3.05.2' AS `@@global.aurora_version` from dual;")
 
 
 def test_other_queries_and_other_packets_pass_unchanged() -> None:
@@ -57,7 +67,7 @@ def test_a_packet_split_across_reads_is_held_until_complete() -> None:
     whole = query("SELECT @@aurora_server_id")
     assert rewriter.feed(whole[:2]) == b""
     assert rewriter.feed(whole[2:9]) == b""
-    assert rewriter.feed(whole[9:] + query("SELECT 1")[:3]) == query("SELECT 'db-2'")
+    assert rewriter.feed(whole[9:] + query("SELECT 1")[:3]) == query("SELECT 'db-2' AS `@@aurora_server_id`")
     assert rewriter.feed(query("SELECT 1")[3:]) == query("SELECT 1")
 
 
@@ -209,7 +219,7 @@ def test_the_handshake_names_the_user_and_ordinary_queries_pass_rewritten() -> N
     sess, io, _, loop = session()
     assert sess.user == "master"
     sess.from_client(query("SELECT @@aurora_server_id"))
-    assert bytes(io.server) == query("SELECT 'db-1'") and not io.client
+    assert bytes(io.server) == query("SELECT 'db-1' AS `@@aurora_server_id`") and not io.client
     loop.close()
 
 

@@ -21,17 +21,15 @@ from harness.emulator.fabric.toxics import (
 from harness.emulator.fault_injection import (
     FaultInjection,
     FaultInjectionError,
-    LagClock,
-    ReaderPosition,
     UnsupportedFault,
-    VolumeStatus,
-    aurora_version,
     check_congestion,
     check_crash_kind,
     check_index,
     check_interval,
     check_percent,
 )
+from harness.emulator.replication import ReaderPosition, VolumeStatus
+from harness.emulator.surface import AuroraSurface, LagClock, aurora_version
 
 
 def stall(percent: float, period_ms: float = 1000.0, epoch: float = 100.0) -> Any:
@@ -163,13 +161,19 @@ def fake_runtime(storage: bool = True) -> Any:
     instances = {name: SimpleNamespace(identifier=name, status="available") for name in ("w", "r1", "r2")}
     cluster = SimpleNamespace(identifier="c1", writer_id="w", instances=instances, status="available",
                               readers=[instances["r1"], instances["r2"]], engine_version="15.10")
-    return SimpleNamespace(cluster=cluster, engine=FakeEngine(["r1", "r2"], storage), fabric=FakeFabric(),
-                           lock=threading.RLock(), deleted=False)
+    runtime = SimpleNamespace(cluster=cluster, engine=FakeEngine(["r1", "r2"], storage), fabric=FakeFabric(),
+                              lock=threading.RLock(), deleted=False)
+    runtime.surface = AuroraSurface(runtime)
+    return runtime
+
+
+def fault_injection(runtime: Any) -> FaultInjection:
+    return FaultInjection(runtime, runtime.surface)
 
 
 def test_replica_failure_holds_the_readers_links_and_ends_with_the_writer() -> None:
     runtime = fake_runtime()
-    faults = FaultInjection(runtime)
+    faults = fault_injection(runtime)
     answer = faults.apply("w", {"type": "replica_failure", "percent": 40, "seconds": 60, "replica": ""})
     assert answer["message"] == "40% read replica failure to all Aurora Replicas (r1, r2) for 60 seconds"
     assert runtime.fabric.live() == {"reader-r1": ["stall"], "reader-r2": ["stall"]}
@@ -180,11 +184,12 @@ def test_replica_failure_holds_the_readers_links_and_ends_with_the_writer() -> N
     faults.writer_changed()
     assert runtime.fabric.live() == {} and faults.active() == []
     faults.close()
+    runtime.surface.close()
 
 
 def test_a_reader_fails_its_own_replication_only() -> None:
     runtime = fake_runtime()
-    faults = FaultInjection(runtime)
+    faults = fault_injection(runtime)
     with pytest.raises(FaultInjectionError, match="a reader can only fail its own replication"):
         faults.replica_failure("r1", 50, 10, "r2")
     faults.replica_failure("r1", 50, 10, None)
@@ -192,13 +197,14 @@ def test_a_reader_fails_its_own_replication_only() -> None:
     faults.instance_restarted("r1")
     assert runtime.fabric.live() == {}
     faults.close()
+    runtime.surface.close()
 
 
 def test_disk_faults_pick_the_node_holding_the_index_and_expire_on_their_own() -> None:
     runtime = fake_runtime()
-    faults = FaultInjection(runtime)
-    faults._volume_bytes = lambda: 25 * 1024**3  # type: ignore[method-assign]  # three protection groups
-    assert faults.volume_status() == VolumeStatus(disks=18, nodes=6)
+    faults = fault_injection(runtime)
+    runtime.surface._volume_bytes = lambda: 25 * 1024**3  # three protection groups
+    assert runtime.surface.volume_status() == VolumeStatus(disks=18, nodes=6)
     failure = faults.disk_failure(100, 9, True, 30)  # copy 3 of protection group 1: node 3
     assert failure.description == "100% disk failure in disk 9 (storage node sn_b2) for 30 seconds"
     congestion = faults.disk_congestion(50, 4, False, 0.05, 10, 20)
@@ -209,18 +215,20 @@ def test_disk_faults_pick_the_node_holding_the_index_and_expire_on_their_own() -
     assert runtime.fabric.live() == {"storage-sn_b2": ["stall"]}, "the 50 ms congestion ended on its own"
     assert faults.clear() == 1 and runtime.fabric.live() == {}
     faults.close()
+    runtime.surface.close()
 
 
 def test_engines_without_storage_nodes_refuse_disk_faults() -> None:
-    faults = FaultInjection(fake_runtime(storage=False))
-    assert faults.volume_status() == VolumeStatus(disks=0, nodes=0)
+    runtime = fake_runtime(storage=False)
+    faults = fault_injection(runtime)
+    assert runtime.surface.volume_status() == VolumeStatus(disks=0, nodes=0)
     with pytest.raises(UnsupportedFault, match="has no storage nodes") as info:
         faults.disk_failure(10, 0, False, 5)
     assert info.value.reason == "feature_not_supported"
 
 
 def test_apply_rejects_malformed_faults() -> None:
-    faults = FaultInjection(fake_runtime())
+    faults = fault_injection(fake_runtime())
     with pytest.raises(FaultInjectionError, match="unknown fault type 'meteor'"):
         faults.apply("w", {"type": "meteor"})
     with pytest.raises(FaultInjectionError, match="unknown field"):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.load.runner import Distribution, LoadSpec
-from harness.load.settings import PASSWORD, WORKLOADS, LoadConfigurationError, LoadSettings, locustfile, take_password
+from harness.load.settings import PASSWORD, LoadConfigurationError, LoadSettings, locustfile, take_password, workload_dir
+
+WORKLOADS = workload_dir()
 
 SETTINGS = LoadSettings("aurora-postgresql", "127.42.0.1", 5432, "127.42.0.2", 5432, "gameday", "orders",
                         "resilient", "run-7")
@@ -31,12 +35,19 @@ def test_a_missing_variable_is_named() -> None:
     assert LoadSettings.from_environment(environ).behaviour == "naive"
 
 
-def test_workloads_are_locustfiles_in_load_or_a_path() -> None:
+def test_workloads_are_shipped_locustfiles_a_teams_own_or_a_path(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     assert locustfile("oltp") == WORKLOADS / "oltp.py"
     assert locustfile("write-heavy") == WORKLOADS / "write_heavy.py"
     assert locustfile(str(WORKLOADS / "read_heavy.py")) == WORKLOADS / "read_heavy.py"
     with pytest.raises(LoadConfigurationError, match=r"no workload 'olap'.*oltp, read-heavy.*write-heavy"):
         locustfile("olap")
+    (tmp_path / "load").mkdir()
+    (tmp_path / "load" / "oltp.py").write_text("# a team's own oltp\n")
+    (tmp_path / "load" / "checkout.py").write_text("# a team's own workload\n")
+    assert locustfile("oltp") == tmp_path / "load" / "oltp.py", "a team's own workload comes first"
+    assert locustfile("checkout") == tmp_path / "load" / "checkout.py"
 
 
 def test_a_load_spec_checks_its_words() -> None:

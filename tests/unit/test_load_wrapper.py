@@ -111,6 +111,46 @@ def test_the_wrapper_properties_of_a_load() -> None:
     assert "cluster_instance_host_pattern" not in wrapper_connection.properties()  # real DNS: the wrapper's own
 
 
+GLOBAL_PATTERNS = "us-east-1:?.gameday.us-east-1.rds.amazonaws.com,us-west-2:?.gameday.us-west-2.rds.amazonaws.com"
+
+
+def test_on_a_global_database_the_load_chooses_the_gdb_failover_plugin_as_the_write_probe_does() -> None:
+    settings = LoadSettings("aurora-postgresql", "g.global-0123456789ab.global.rds.amazonaws.com", 5432,
+                            "c-west.cluster-ro-gameday.us-west-2.rds.amazonaws.com", 5432, "app", "app",
+                            driver=AWS_WRAPPER, cluster_id="c-gameday-load", home_region="us-east-1",
+                            global_patterns=GLOBAL_PATTERNS)
+    props = LoadSettings.from_environment(settings.environment()).wrapper_properties()
+    assert {k: props[k] for k in ("plugins", "failover_home_region", "global_cluster_instance_host_patterns",
+                                  "cluster_id")} == {"plugins": "gdb_failover", "failover_home_region": "us-east-1",
+                                                     "global_cluster_instance_host_patterns": GLOBAL_PATTERNS,
+                                                     "cluster_id": "c-gameday-load"}
+    assert "cluster_instance_host_pattern" not in props
+    assert props["failover_timeout_sec"] == wrapper_connection.WRAPPER_PROPERTIES["failover_timeout_sec"]
+    # The same plugin and properties as the write probe's (harness.global_probes.global_wrapper_target).
+    assert wrapper_connection.global_properties("us-east-1", GLOBAL_PATTERNS).items() <= props.items()
+
+
+def test_on_one_cluster_nothing_changes_and_a_plain_load_has_no_wrapper_properties() -> None:
+    settings = LoadSettings("aurora-mysql", "c.cluster-gameday.us-east-1.rds.amazonaws.com", 3306,
+                            "c.cluster-ro-gameday.us-east-1.rds.amazonaws.com", 3306, "app", "app",
+                            driver=AWS_WRAPPER, instance_pattern="?.gameday.us-east-1.rds.amazonaws.com",
+                            cluster_id="c-gameday-load")
+    assert settings.wrapper_properties() == wrapper_connection.properties("?.gameday.us-east-1.rds.amazonaws.com",
+                                                                          "c-gameday-load")
+    assert settings.wrapper_properties()["plugins"] == "failover"
+    with pytest.raises(LoadConfigurationError, match="do not use the wrapper"):
+        LoadSettings("aurora-mysql", "h", 3306, "r", 3306, "app", "app").wrapper_properties()
+
+
+def test_global_patterns_without_a_home_region_are_refused_by_name() -> None:
+    environ = LoadSettings("aurora-postgresql", "g", 5432, "r", 5432, "app", "app", driver=AWS_WRAPPER,
+                           global_patterns=GLOBAL_PATTERNS).environment()
+    with pytest.raises(LoadConfigurationError, match="GAMEDAY_LOAD_HOME_REGION"):
+        LoadSettings.from_environment(environ)
+    with pytest.raises(ValueError, match="home Region"):
+        wrapper_connection.global_properties("", GLOBAL_PATTERNS)
+
+
 def test_the_step_words_choose_the_driver() -> None:
     assert load_spec("oltp", 10, None, " through the AWS Advanced Python Wrapper").driver == AWS_WRAPPER
     assert load_spec("oltp", 10, "aws-wrapper", None).driver == AWS_WRAPPER

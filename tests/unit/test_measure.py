@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from harness.measure.faults import the_fault
 from harness.measure import (
     DataLoss,
     NotMeasured,
@@ -37,6 +38,11 @@ def write(
         "seq": seq, "start": start, "end": end, "outcome": outcome,
         "server": "db-1", "error": error,
     }
+
+
+def with_fault(records: list) -> tuple[list, object]:
+    """A checker's arguments: the timeline and the fault the rule picks (the last one)."""
+    return records, the_fault(records)
 
 
 def read(
@@ -85,7 +91,7 @@ FAILOVER = [
 
 
 def test_failover_rto_is_exact_to_the_recovering_write() -> None:
-    assert measure_rto(FAILOVER) == WriterRecovery(
+    assert measure_rto(FAILOVER, the_fault(FAILOVER)) == WriterRecovery(
         fault="failover",
         disrupted=True,
         recovered=True,
@@ -107,7 +113,7 @@ def test_flapping_writer_is_one_outage_until_the_last_failure() -> None:
         write(3, 3.0, 4.0, "unknown", "e"),
         write(4, 4.0, 5.0),
     ]
-    result = measure_rto(records)
+    result = measure_rto(records, the_fault(records))
     assert isinstance(result, WriterRecovery)
     assert (result.rto_s, result.outage_s, result.resolution_s) == (5.0, 4.0, 0.0)  # never blind
     assert (result.failed_attempts, result.unknown_attempts) == (1, 1)
@@ -115,7 +121,7 @@ def test_flapping_writer_is_one_outage_until_the_last_failure() -> None:
 
 def test_attempt_in_flight_at_the_fault_makes_outage_longer_than_rto() -> None:
     records = [write(1, 0.0, 0.5), write(2, 0.5, 3.0, "unknown"), fault(1.0), write(3, 3.0, 4.0)]
-    result = measure_rto(records)
+    result = measure_rto(records, the_fault(records))
     assert isinstance(result, WriterRecovery)
     assert (result.rto_s, result.outage_s, result.first_failure_after_fault_s) == (3.0, 3.5, 2.0)
     assert result.errors == (("(no error message)", 1),)
@@ -124,7 +130,7 @@ def test_attempt_in_flight_at_the_fault_makes_outage_longer_than_rto() -> None:
 def test_writes_that_never_recover() -> None:
     records = [write(1, 0.0, 0.1), fault(0.5), write(2, 1.0, 2.0, "failed", "timeout"),
                write(3, 2.0, 3.0, "failed", "timeout")]
-    assert measure_rto(records) == WriterRecovery(
+    assert measure_rto(records, the_fault(records)) == WriterRecovery(
         fault="failover", disrupted=True, recovered=False, rto_s=None, outage_s=None,
         resolution_s=None, first_failure_after_fault_s=1.5, failed_attempts=2,
         unknown_attempts=0, errors=(("timeout", 2),),
@@ -132,52 +138,58 @@ def test_writes_that_never_recover() -> None:
 
 
 def test_a_write_that_hangs_past_the_end_counts_as_not_recovered() -> None:
-    result = measure_rto([write(1, 0.0, 0.1), fault(0.5)])
+    result = measure_rto(*with_fault([write(1, 0.0, 0.1), fault(0.5)]))
     assert isinstance(result, WriterRecovery)
     assert (result.disrupted, result.recovered, result.rto_s) == (True, False, None)
 
 
 def test_undisrupted_writes_recover_at_the_first_acknowledgement() -> None:
     records = [write(1, 0.0, 0.1), fault(0.5), write(2, 1.0, 1.1), write(3, 2.0, 2.1)]
-    assert measure_rto(records) == WriterRecovery(
+    assert measure_rto(records, the_fault(records)) == WriterRecovery(
         "failover", False, True, 0.6, 0.0, None, None, 0, 0, ()
     )
 
 
 def test_a_write_stalled_across_the_fault_counts_until_it_returns() -> None:
     records = [write(1, 0.0, 0.1), write(2, 0.2, 3.5), fault(1.0), write(3, 3.5, 3.6)]
-    result = measure_rto(records)
+    result = measure_rto(records, the_fault(records))
     assert isinstance(result, WriterRecovery)
     assert (result.disrupted, result.rto_s, result.outage_s) == (False, 2.5, 0.0)
 
 
 def test_failures_before_the_fault_are_not_the_fault_s_outage() -> None:
     records = [write(1, 0.0, 0.1, "failed", "e"), fault(0.5), write(2, 1.0, 1.1)]
-    result = measure_rto(records)
+    result = measure_rto(records, the_fault(records))
     assert isinstance(result, WriterRecovery)
     assert (result.disrupted, result.failed_attempts) == (False, 0)
 
 
-def test_rto_counts_from_the_earliest_issued_fault() -> None:
+def test_rto_is_timed_from_the_last_issued_fault_and_each_fault_has_its_own() -> None:
+    """The rule: figures are timed from the last fault issued (by `start`, whatever order the
+    records were written in); each fault's own RTO is measured up to the next fault."""
     records = [fault(3.0, "second"), fault(1.0, "first"), write(1, 2.0, 2.5, "failed"),
                write(2, 3.0, 4.0)]
-    result = measure_rto(records)
+    result = measure_rto(records, the_fault(records))
     assert isinstance(result, WriterRecovery)
-    assert (result.fault, result.rto_s) == ("first", 3.0)
+    assert (result.fault, result.rto_s, result.disrupted) == ("second", 1.0, False)
+    per_fault = {f["name"]: f["rto"] for f in measure_all(records)["faults"]}
+    assert per_fault["first"]["disrupted"] and not per_fault["first"]["recovered"], \
+        "the first fault's window ends where the second begins: writes had not come back by then"
+    assert per_fault["second"]["rto_s"] == measure_all(records)["rto"]["rto_s"] == 1.0
 
 
 def test_rto_not_measured_without_fault_or_writes() -> None:
-    assert measure_rto([write(1, 0.0, 0.1)]) == NotMeasured(
+    assert measure_rto(*with_fault([write(1, 0.0, 0.1)])) == NotMeasured(
         "no fault record: nothing to recover from"
     )
-    assert isinstance(measure_rto([fault(1.0)]), NotMeasured)
+    assert isinstance(measure_rto(*with_fault([fault(1.0)])), NotMeasured)
 
 
 def test_error_messages_are_first_lines_truncated() -> None:
     long = "x" * 500
     records = [fault(0.0), write(1, 0.0, 1.0, "failed", long), write(2, 1.0, 2.0, "failed", "  "),
                write(3, 2.0, 3.0)]
-    result = measure_rto(records)
+    result = measure_rto(records, the_fault(records))
     assert isinstance(result, WriterRecovery)
     (first, count_a), (second, count_b) = result.errors
     assert (first, count_a) == ("(no error message)", 1)
@@ -200,7 +212,7 @@ def test_read_availability_after_the_fault_and_longest_outage() -> None:
         read("reader:db-2", 6.0, 6.5, 3),  # outage 5.0 → 6.5
         read("reader-endpoint", 1.0, 1.1, 1),
     ]
-    result = measure_read_availability(records)
+    result = measure_read_availability(records, the_fault(records))
     assert isinstance(result, dict)
     assert result == {
         "reader-endpoint": ReadAvailability("reader-endpoint", 1, 1, 0, 1.0, 0.0, True),
@@ -215,20 +227,20 @@ def test_read_availability_without_fault_counts_everything() -> None:
         read("r", 2.0, 3.0, 1),
         read("r", 3.0, 4.0, 1),
     ]
-    result = measure_read_availability(records)
+    result = measure_read_availability(records, the_fault(records))
     assert isinstance(result, dict)
     assert result["r"] == ReadAvailability("r", 4, 3, 1, 0.75, 2.0, True)
 
 
 def test_read_outage_open_at_the_end_has_no_length() -> None:
     records = [fault(0.0), read("r", 1.0, 1.5, 1), read("r", 2.0, 2.5, outcome="failed")]
-    result = measure_read_availability(records)
+    result = measure_read_availability(records, the_fault(records))
     assert isinstance(result, dict)
     assert result["r"] == ReadAvailability("r", 2, 1, 1, 0.5, None, False)
 
 
 def test_read_availability_not_measured_without_reads() -> None:
-    assert isinstance(measure_read_availability([fault(0.0)]), NotMeasured)
+    assert isinstance(measure_read_availability(*with_fault([fault(0.0)])), NotMeasured)
 
 
 # --------------------------------------------------------------------------- data loss
@@ -238,7 +250,7 @@ def test_lost_acknowledged_writes_exact_list_and_span() -> None:
     # seq 1..6 acknowledged at 1..6 s, failover at 6.5 s, 7..8 failed, 9..10 on the new writer.
     records = [*acked_each_second(1, 6), fault(6.5), write(7, 7.0, 7.5, "failed"),
                write(8, 8.0, 8.5, "failed"), *acked_each_second(9, 10), ledger([[1, 3], [9, 10]])]
-    assert measure_data_loss(records) == DataLoss(
+    assert measure_data_loss(records, the_fault(records)) == DataLoss(
         acknowledged=8, lost=(4, 5, 6), lost_count=3, lost_window_s=2.0, rpo_s=2.0,
         unknown_committed=0, unknown_absent=0, failed_but_present=0, duplicates=(),
     )
@@ -247,7 +259,7 @@ def test_lost_acknowledged_writes_exact_list_and_span() -> None:
 def test_rpo_reaches_the_last_write_acknowledged_before_the_fault() -> None:
     # Only seq 4 is missing; seq 5 and 6, acknowledged before the fault, survived.
     records = [*acked_each_second(1, 6), fault(6.5), ledger([[1, 3], [5, 6]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost, result.lost_window_s, result.rpo_s) == ((4,), 0.0, 2.0)
 
@@ -256,21 +268,21 @@ def test_rpo_covers_loss_that_went_on_after_the_fault() -> None:
     # Global failover issued at 5.5 s; the old writer still acknowledged 6 and 7, then was cut off.
     records = [*acked_each_second(1, 5), fault(5.5, "failover-global-cluster"),
                *acked_each_second(6, 7), ledger([[1, 3]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost, result.lost_window_s, result.rpo_s) == ((4, 5, 6, 7), 3.0, 3.0)
 
 
 def test_rpo_without_fault_is_the_lost_window() -> None:
     records = [*acked_each_second(1, 6), ledger([[1, 3], [6, 6]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost, result.lost_window_s, result.rpo_s) == ((4, 5), 1.0, 1.0)
 
 
 def test_nothing_lost_means_rpo_zero() -> None:
     records = [*acked_each_second(1, 3), fault(3.5), ledger([[1, 3]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost_count, result.lost_window_s, result.rpo_s) == (0, 0.0, 0.0)
 
@@ -278,14 +290,14 @@ def test_nothing_lost_means_rpo_zero() -> None:
 def test_unknown_outcomes_are_never_lost_whether_committed_or_absent() -> None:
     records = [*acked_each_second(1, 2), write(3, 3.0, 4.0, "unknown"),
                write(4, 4.0, 5.0, "unknown"), *acked_each_second(5, 5), ledger([[1, 3], [5, 5]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost_count, result.unknown_committed, result.unknown_absent) == (0, 1, 1)
 
 
 def test_failed_attempt_found_in_the_ledger_is_reported_not_lost() -> None:
     records = [*acked_each_second(1, 2), write(3, 3.0, 3.5, "failed"), ledger([[1, 3]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost_count, result.failed_but_present) == (0, 1)
 
@@ -293,14 +305,14 @@ def test_failed_attempt_found_in_the_ledger_is_reported_not_lost() -> None:
 def test_retried_seq_is_judged_by_its_acknowledged_attempt() -> None:
     records = [write(1, 0.0, 1.0, "failed"), write(1, 1.0, 2.0), write(2, 2.0, 3.0),
                write(2, 3.0, 4.0, "unknown"), ledger([[1, 1]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (result.lost, result.failed_but_present, result.unknown_absent) == ((2,), 0, 0)
 
 
 def test_duplicates_are_reported_by_seq() -> None:
     records = [*acked_each_second(1, 3), ledger([[1, 3]], {"3": 2, "1": 3})]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert result.duplicates == ((1, 3), (3, 2))
     assert result.as_dict()["duplicates"] == {1: 3, 3: 2}
@@ -308,7 +320,7 @@ def test_duplicates_are_reported_by_seq() -> None:
 
 def test_lost_list_is_capped_but_the_count_is_exact() -> None:
     records = [*acked_each_second(1, 1500), ledger([])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert (len(result.lost), result.lost[0], result.lost[-1], result.lost_count) == (
         1000, 1, 1000, 1500
@@ -317,13 +329,13 @@ def test_lost_list_is_capped_but_the_count_is_exact() -> None:
 
 def test_the_last_ledger_record_is_the_final_read() -> None:
     records = [*acked_each_second(1, 3), ledger([[1, 1]]), ledger([[1, 3]])]
-    result = measure_data_loss(records)
+    result = measure_data_loss(records, the_fault(records))
     assert isinstance(result, DataLoss)
     assert result.lost_count == 0
 
 
 def test_data_loss_not_measured_without_ledger() -> None:
-    assert measure_data_loss(acked_each_second(1, 3)) == NotMeasured(
+    assert measure_data_loss(*with_fault(acked_each_second(1, 3))) == NotMeasured(
         "no ledger record: the final read after recovery did not run"
     )
 
@@ -415,6 +427,7 @@ def full_history() -> list[Record]:
 
 def test_measure_all_marks_what_the_timeline_cannot_measure() -> None:
     result = measure_all(acked_each_second(1, 3))
+    assert (result.pop("fault"), result.pop("faults")) == (None, [])
     assert {name: entry["measured"] for name, entry in result.items()} == {
         "rto": False, "data_loss": False, "read_availability": False, "visibility_lag": False, "load": False,
         "topology_views": False,

@@ -19,9 +19,11 @@ from harness.measure import (
 )
 from harness.measure.common import NotMeasured, ack_times, drivers_in, writes_of
 from harness.measure.fault_window import longest_write_gap
+from harness.measure.faults import the_fault
 from harness.report.evidence import rto_by_driver_html, verdict_table_html
 from tests.unit.test_measure import FAILOVER, fault, ledger, write
 from tests.unit.test_measure_load import failure, second
+from tests.unit.test_measure import with_fault
 
 Record = dict[str, Any]
 WRAPPER = "aws-wrapper"
@@ -46,50 +48,50 @@ BOTH = [*FAILOVER, *WRAPPER_FAILOVER, ledger([[1, 2], [6, 7]]),
 
 
 def test_plain_checkers_ignore_the_wrappers_writes() -> None:
-    assert measure_rto(BOTH) == measure_rto(FAILOVER)
+    assert measure_rto(BOTH, the_fault(BOTH)) == measure_rto(FAILOVER, the_fault(FAILOVER))
     plain_only = [*FAILOVER, ledger([[1, 2], [6, 7]])]
-    assert measure_data_loss(BOTH) == measure_data_loss(plain_only)
+    assert measure_data_loss(BOTH, the_fault(BOTH)) == measure_data_loss(plain_only, the_fault(plain_only))
     assert ack_times(BOTH) == ack_times(FAILOVER)
-    assert longest_write_gap(BOTH) == longest_write_gap(FAILOVER)
+    assert longest_write_gap(BOTH, the_fault(BOTH)) == longest_write_gap(FAILOVER, the_fault(FAILOVER))
 
 
 def test_records_without_a_driver_are_the_plain_drivers() -> None:
     explicit = [wrapped(r, "plain") if r["kind"] in ("write", "ledger") else r for r in FAILOVER]
-    assert measure_rto(explicit) == measure_rto(FAILOVER)
+    assert measure_rto(explicit, the_fault(explicit)) == measure_rto(FAILOVER, the_fault(FAILOVER))
     assert writes_of(BOTH) == [r for r in FAILOVER if r["kind"] == "write"]
     assert drivers_in(BOTH) == ["plain", WRAPPER]
     assert drivers_in(WRAPPER_FAILOVER) == [WRAPPER]
 
 
 def test_the_wrappers_rto_and_outage_from_its_own_attempts() -> None:
-    result = measure_rto(BOTH, driver=WRAPPER)
+    result = measure_rto(BOTH, the_fault(BOTH), driver=WRAPPER)
     assert result.recovered and result.disrupted
     assert result.rto_s == 7.5  # 9.0 - 1.5
     assert result.outage_s == 7.6  # 9.0 - 1.4, the start of the attempt in flight
     assert result.resolution_s == 0.5
     assert (result.failed_attempts, result.unknown_attempts) == (0, 1)
     assert dict(result.errors) == {"FailoverSuccessError: the active connection has changed": 1}
-    assert measure_rto(BOTH).rto_s == 3.75  # the plain driver's, unchanged
+    assert measure_rto(BOTH, the_fault(BOTH)).rto_s == 3.75  # the plain driver's, unchanged
 
 
 def test_data_loss_per_driver_against_its_own_ledger() -> None:
-    plain, wrapper = measure_data_loss(BOTH), measure_data_loss(BOTH, driver=WRAPPER)
+    plain, wrapper = measure_data_loss(BOTH, the_fault(BOTH)), measure_data_loss(BOTH, the_fault(BOTH), driver=WRAPPER)
     assert (plain.acknowledged, plain.lost_count, plain.unknown_absent, plain.unknown_committed) == (4, 0, 1, 0)
     assert (wrapper.acknowledged, wrapper.lost_count, wrapper.unknown_committed) == (4, 0, 1)
     # The wrapper's seq 4 missing from *its* ledger is loss, whatever the plain ledger holds.
     lossy = [*FAILOVER, *WRAPPER_FAILOVER, ledger([[1, 7]]), wrapped(ledger([[1, 3], [5, 5]]))]
-    assert measure_data_loss(lossy, driver=WRAPPER).lost == (4,)
-    assert measure_data_loss(lossy).lost_count == 0
+    assert measure_data_loss(lossy, the_fault(lossy), driver=WRAPPER).lost == (4,)
+    assert measure_data_loss(lossy, the_fault(lossy)).lost_count == 0
 
 
 def test_a_driver_that_did_not_run_is_not_measured() -> None:
-    assert isinstance(measure_rto(FAILOVER, driver=WRAPPER), NotMeasured)
-    assert "aws-wrapper" in measure_rto(FAILOVER, driver=WRAPPER).reason
-    assert isinstance(measure_data_loss([*FAILOVER, ledger([[1, 7]])], driver=WRAPPER), NotMeasured)
+    assert isinstance(measure_rto(FAILOVER, the_fault(FAILOVER), driver=WRAPPER), NotMeasured)
+    assert "aws-wrapper" in measure_rto(FAILOVER, the_fault(FAILOVER), driver=WRAPPER).reason
+    assert isinstance(measure_data_loss(*with_fault([*FAILOVER, ledger([[1, 7]])]), driver=WRAPPER), NotMeasured)
     # A wrapper that wrote but whose ledger read did not run: RTO measured, loss not.
     no_ledger = [*FAILOVER, *WRAPPER_FAILOVER, ledger([[1, 7]])]
-    assert measure_by_driver(no_ledger)["drivers"][WRAPPER]["data_loss"]["measured"] is False
-    assert measure_by_driver([fault(1.0)]) == {"measured": False,
+    assert measure_by_driver(no_ledger, the_fault(no_ledger))["drivers"][WRAPPER]["data_loss"]["measured"] is False
+    assert measure_by_driver(*with_fault([fault(1.0)])) == {"measured": False,
                                                "reason": "no write or load record: no write probe and no load ran"}
 
 

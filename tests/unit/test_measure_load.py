@@ -9,6 +9,8 @@ import pytest
 
 from harness.load import histogram
 from harness.measure import NotMeasured, measure_all, measure_load, metric_value
+from harness.measure.faults import the_fault
+from tests.unit.test_measure import with_fault
 
 Record = dict[str, Any]
 T0 = 1_700_000_000.0  # wall clock of monotonic 0
@@ -63,7 +65,7 @@ def failover_history() -> list[Record]:
 
 
 def test_phases_split_at_the_fault_and_the_recovery_counting_straddling_seconds_as_during() -> None:
-    (result,) = measure_load(failover_history()).values()
+    (result,) = measure_load(*with_fault(failover_history())).values()
     before, during, after = result.phases
     # before: seconds 3..9 whole (second 10 straddles the fault: during); during: 10..15; after: 16..19
     assert (before.requests, before.failures, before.seconds) == (700, 0, 7.0)
@@ -78,7 +80,7 @@ def test_phases_split_at_the_fault_and_the_recovery_counting_straddling_seconds_
 
 def test_failures_are_grouped_per_phase_with_their_counts() -> None:
     history = failover_history() + [failure(17.2, 17.3, 2, error="25006: read-only", name="pay order")]
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.phase("before").failure_groups == ()
     assert result.phase("during").failure_groups == (("cluster endpoint", "place order", "08006: connection lost",
                                                        170),)
@@ -86,7 +88,7 @@ def test_failures_are_grouped_per_phase_with_their_counts() -> None:
 
 
 def test_the_error_window_runs_from_the_first_to_the_last_failure_after_the_fault() -> None:
-    (result,) = measure_load(failover_history()).values()
+    (result,) = measure_load(*with_fault(failover_history())).values()
     assert result.first_error_after_fault_s == pytest.approx(0.1)
     assert result.last_error_after_fault_s == pytest.approx(14.95 - 10.5)
     assert result.error_window_s == pytest.approx(14.95 - 10.6)
@@ -94,21 +96,21 @@ def test_the_error_window_runs_from_the_first_to_the_last_failure_after_the_faul
 
 def test_failures_before_the_fault_do_not_open_the_window_and_a_clean_run_has_none() -> None:
     history = failover_history() + [failure(4.2, 4.3, 1)]
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.first_error_after_fault_s == pytest.approx(0.1)
     clean = [phase("steady-state", 0.0), fault(5.5)] + [second(s, 50) for s in range(10)]
-    (quiet,) = measure_load(clean).values()
+    (quiet,) = measure_load(clean, the_fault(clean)).values()
     assert quiet.error_window_s == 0.0 and quiet.failed_requests == 0 and quiet.first_error_after_fault_s is None
 
 
 def test_a_failure_that_straddles_the_fault_counts_from_the_fault() -> None:
     history = [fault(5.5)] + [second(s, 50) for s in range(10)] + [failure(5.2, 6.0, 3)]
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.first_error_after_fault_s == 0.0 and result.error_window_s == pytest.approx(0.5)
 
 
 def test_latency_returns_when_the_rest_of_the_run_is_back_within_the_threshold() -> None:
-    (result,) = measure_load(failover_history()).values()
+    (result,) = measure_load(*with_fault(failover_history())).values()
     # baseline 2 ms → threshold max(3 × 2, 2 + 25) = 27 ms; second 15 holds 20 slow of 100, so the
     # p95 of everything from 15 on is 900 ms, from 16 on it is 2 ms: back at 16 s, 5.5 s after the fault.
     assert result.baseline_p95_ms == 2.0 and result.latency_threshold_ms == 27.0
@@ -118,29 +120,29 @@ def test_latency_returns_when_the_rest_of_the_run_is_back_within_the_threshold()
 def test_one_noisy_second_late_in_the_run_does_not_undo_the_return() -> None:
     history = failover_history()
     history[-1] = second(19, 100, slow=10, slow_ms=50.0)  # a tenth at 50 ms in the last second alone
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.latency_recovery_s == pytest.approx(5.5)
 
 
 def test_a_short_spike_is_not_diluted_by_a_long_calm_run_after_it() -> None:
     history = failover_history() + [second(s, 100) for s in range(20, 200)]
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.latency_recovery_s == pytest.approx(5.5)
 
 
 def test_latency_that_never_left_the_baseline_recovers_at_once_and_one_that_stays_high_never() -> None:
     calm = [phase("steady-state", 0.0), fault(4.5)] + [second(s, 50, ms=3.0) for s in range(10)]
-    (result,) = measure_load(calm).values()
+    (result,) = measure_load(calm, the_fault(calm)).values()
     assert result.latency_recovery_s == 0.0
     stuck = [phase("steady-state", 0.0), fault(4.5)] + [second(s, 50, ms=3.0 if s < 5 else 40.0) for s in range(10)]
-    (result,) = measure_load(stuck).values()
+    (result,) = measure_load(stuck, the_fault(stuck)).values()
     assert result.latency_recovery_s is None and "never came back" in result.latency_reason
 
 
 def test_without_a_fault_everything_from_the_steady_state_is_before() -> None:
     """How the stop condition sees a steady state: warm-up seconds before it do not count."""
     history = [second(0, 10, 10), phase("steady-state", 1.2)] + [second(s, 100, 25) for s in range(1, 5)]
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.steady_state_error_rate == 0.25
     assert result.error_window_s is None and result.failed_requests is None
     assert result.latency_recovery_s is None and result.latency_reason.startswith("no fault")
@@ -150,7 +152,7 @@ def test_seconds_without_requests_still_count_in_the_phase_span() -> None:
     """Resilient clients blocked in retries finish no request for seconds: throughput, not time, drops."""
     history = [phase("steady-state", 0.0), fault(4.5), phase("recovery", 9.0)]
     history += [second(s, 100) for s in range(5)] + [second(8, 40)] + [second(s, 100) for s in range(9, 12)]
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.phase("during").seconds == 5.0 and result.phase("during").rps == pytest.approx(140 / 5)
 
 
@@ -158,7 +160,7 @@ def test_the_last_partial_second_counts_for_its_real_length() -> None:
     history = [phase("steady-state", 0.0)] + [second(s, 100) for s in range(3)]
     history[-1]["end"] = 2.5  # the load stopped half way through its last second
     history[-1]["requests"] = 50
-    (result,) = measure_load(history).values()
+    (result,) = measure_load(history, the_fault(history)).values()
     assert result.phase("before").seconds == 2.5 and result.phase("before").rps == 100.0
 
 
@@ -168,14 +170,14 @@ def test_each_load_is_judged_on_its_own() -> None:
         history.append(second(s, 50, 20 if s == 5 else 0, load="oltp/naive"))
         history.append(second(s, 50, load="oltp/resilient", slow=10 if s == 5 else 0, slow_ms=4000.0))
     history.append(failure(5.1, 5.9, 20, load="oltp/naive"))
-    results = measure_load(history)
+    results = measure_load(history, the_fault(history))
     assert list(results) == ["oltp/naive", "oltp/resilient"]
     assert results["oltp/naive"].failed_requests == 20 and results["oltp/resilient"].failed_requests == 0
     assert results["oltp/resilient"].latency_recovery_s == pytest.approx(1.5)
 
 
 def test_no_load_is_not_measured_and_measure_all_reports_the_loads() -> None:
-    assert isinstance(measure_load([fault(1.0)]), NotMeasured)
+    assert isinstance(measure_load(*with_fault([fault(1.0)])), NotMeasured)
     measurements = json.loads(json.dumps(measure_all(failover_history())))
     assert set(measurements["load"]["loads"]) == {"oltp/naive"}
     assert metric_value(measurements, "failed_requests") == 170

@@ -51,6 +51,8 @@ def test_shipped_catalog_holds_the_documented_targets() -> None:
         "global-database-replication-latency": ("lag_p99_s", 1, "<", "documented-typical"),
         "global-database-switchover-rpo": ("lost_count", 0, "<=", "documented-limit"),
         "global-database-rto": ("rto_s", 300, "<=", "interpreted"),
+        "global-database-failover-rpo": ("rpo_s", 60, "<", "interpreted"),
+        "blue-green-switchover-rpo": ("lost_count", 0, "<=", "documented-limit"),
         "blue-green-switchover-downtime": ("outage_s", 60, "<", "documented-typical"),
         "blue-green-switchover-timeout": ("rto_s", 300, "<=", "documented-limit"),
         "aurora-dns-ttl": ("dns_ttl_s", 5, "<=", "documented-limit"),

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,14 +30,15 @@ from harness.emulator.engines.postgres_volume import (
     NODES_PER_AZ,
     QUORUM,
     clear_catchup,
+    follow_timeline,
     gather_catchup,
     lsn_value,
     segno_of,
 )
-from harness.emulator.engines.base import EngineCluster, EngineInstance, evict_page_cache
-from harness.emulator.engines import postgres_surface
+from harness.emulator.engines.base import BaseBackup, EngineCluster, EngineInstance, RestoredVolume
+from harness.emulator.engines import postgres_backup, postgres_blue_green, postgres_global, postgres_surface
 from harness.emulator.engines.postgres_surface import PgSurfaceProbe, instance_environment, plpython_available
-from harness.emulator.fault_injection import ReplicationSnapshot
+from harness.emulator.replication import ReaderPosition, ReplicationSnapshot
 from harness.emulator.processes import Child, CommandError, ProcessRegistry, wait_until
 
 log = logging.getLogger("harness.emulator")
@@ -48,7 +50,7 @@ ENGINE_SETTINGS = {
     # Durability is the storage quorum's job; a killed process loses nothing with fsync off
     # (the page cache survives), only a power cut would, and the emulator does not model that.
     "fsync": "off",
-    "wal_level": "replica",
+    "wal_level": "logical",  # rds.logical_replication: Blue/Green's green environment subscribes
     "wal_log_hints": "on",  # pg_rewind brings an old writer back as a reader
     "max_wal_senders": "40",
     "max_replication_slots": "20",
@@ -68,9 +70,9 @@ ENGINE_SETTINGS = {
     # In the data directory rather than /dev/shm, so a killed engine leaves no segment behind.
     "dynamic_shared_memory_type": "mmap",
     "max_connections": "200",
-    # Aurora PostgreSQL's extension list; drivers detect Aurora by 'aurora_stat_utils' in it.
-    "rds.extensions": f"'{postgres_surface.RDS_EXTENSIONS}'",
-}
+    # Global Database's managed RPO: SHOW answers -1 while unset (the emulator holds commits itself).
+    "rds.global_db_rpo": "-1",
+}  # and the extension settings this machine allows (postgres_surface.extension_settings)
 
 TEMPLATE_SQL = [
     "CREATE ROLE rds_superuser NOLOGIN",
@@ -144,7 +146,7 @@ class PgTemplate:
 
     def ensure(self) -> Path:
         """The template, rebuilt when the settings or set-up SQL it was built from changed."""
-        fingerprint = hashlib.sha1(repr((ENGINE_SETTINGS, TEMPLATE_SQL, PER_DATABASE_SQL, self._surface_sql(),
+        fingerprint = hashlib.sha1(repr((self._settings(), TEMPLATE_SQL, PER_DATABASE_SQL, self._surface_sql(),
                                          str(self.bins.bindir))).encode()).hexdigest()
         stamp = self.root / "fingerprint"
         with self._lock:
@@ -152,6 +154,9 @@ class PgTemplate:
                 self._build()
                 stamp.write_text(fingerprint)
             return self.pgdata
+
+    def _settings(self) -> dict[str, str]:
+        return {**ENGINE_SETTINGS, **postgres_surface.extension_settings(self.bins.bindir)}
 
     def _surface_sql(self) -> list[str]:
         plpython = plpython_available(self.bins.bindir)
@@ -176,7 +181,7 @@ class PgTemplate:
         pwfile.unlink()
         with open(self.pgdata / "postgresql.conf", "a") as conf:
             conf.write("\n# aurora-gameday emulator settings\n")
-            for key, value in ENGINE_SETTINGS.items():
+            for key, value in self._settings().items():
                 conf.write(f"{key} = {value}\n")
         (self.pgdata / "pg_hba.conf").write_text(
             "# aurora-gameday: passwords only, never trust\n"
@@ -234,8 +239,10 @@ def _wait_postmaster(pgdata: Path, child: Child, states: tuple[str, ...], timeou
 class PgCluster(EngineCluster):
     """Engine side of one Aurora PostgreSQL cluster: instances, storage nodes, links."""
 
+    aurora_engine: ClassVar[str] = "aurora-postgresql"
     # Aurora PostgreSQL restarts the readers when the writer reboots (USER_RebootInstance).
     restarts_readers_with_writer: ClassVar[bool] = True
+    backs_up_resting_volume: ClassVar[bool] = True
     STOP_SIGNALS: ClassVar[dict[str, int]] = {"smart": signal.SIGTERM, "fast": signal.SIGINT,
                                               "immediate": signal.SIGQUIT, "kill": signal.SIGKILL}
 
@@ -294,7 +301,10 @@ class PgCluster(EngineCluster):
             "unix_socket_directories": str(instance.socket_dir),
             "cluster_name": instance.identifier,
             "synchronous_standby_names": quorum_setting(self.node_names),
-            "restore_command": f"test -f '{self.catchup_dir}/%f' && cp '{self.catchup_dir}/%f' '%p'",
+            # Each instance restores from a catch-up directory of its own: a promotion's catch-up holds
+            # a partial last segment meant for the promoted reader alone, which would stop any other
+            # instance recovering at that moment with "invalid record length".
+            "restore_command": f"test -f '{self._catchup(instance)}/%f' && cp '{self._catchup(instance)}/%f' '%p'",
         }
         argv = [self.bins("postgres"), "-D", str(instance.data_dir)]
         for key, value in settings.items():
@@ -319,8 +329,10 @@ class PgCluster(EngineCluster):
 
     def _write_primary_conninfo(self, instance: EngineInstance) -> None:
         """Readers always stream through their own link address; the link follows the writer."""
+        host = self.upstream_host if self.upstream_host and instance.identifier == self.writer_id \
+            else self.reader_link_host(self._slot(instance))  # a Global Database secondary's head: the primary
         conninfo = (
-            f"host={self.reader_link_host(self._slot(instance))} port={self.port} user={ADMIN_USER} "
+            f"host={host} port={self.port} user={ADMIN_USER} "
             f"passfile={self.passfile} application_name={instance.identifier} connect_timeout=2"
         )
         (instance.data_dir / "postgresql.auto.conf").write_text(
@@ -372,13 +384,17 @@ class PgCluster(EngineCluster):
         self._start(instance, standby=True)
 
     def _clone_from_writer(self, instance: EngineInstance) -> None:
-        writer = self.writer()
         shutil.rmtree(instance.data_dir, ignore_errors=True)
         self.registry.give_to_engine_user(instance.root)
+        self.copy_writer(instance.data_dir)
+
+    def copy_writer(self, destination: Path, timeout: float = 300) -> None:
+        """A consistent online copy of the writer's data directory, with the WAL it needs (pg_basebackup)."""
+        writer = self.writer()
         self.registry.run(
-            [self.bins("pg_basebackup"), "-D", str(instance.data_dir), "-h", str(writer.socket_dir),
+            [self.bins("pg_basebackup"), "-D", str(destination), "-h", str(writer.socket_dir),
              "-p", str(self.port), "-U", ADMIN_USER, "-X", "stream", "-c", "fast", "--no-sync"],
-            env={"PGPASSFILE": str(self.passfile)}, timeout=300,
+            env={"PGPASSFILE": str(self.passfile)}, timeout=timeout,
         )
 
     # --- process control -----------------------------------------------------------------------
@@ -450,7 +466,9 @@ class PgCluster(EngineCluster):
 
     def revive_storage_nodes(self) -> list[str]:
         """Restart nodes that exited on their own (a dropped link): the monitor calls this."""
-        restarted = []
+        restarted: list[str] = []
+        if self.upstream_host:
+            return restarted  # a Global Database secondary: nothing commits here
         with self._node_lock:
             writer = self.instances.get(self.writer_id or "")
             if writer is None or not self.alive(writer):
@@ -486,26 +504,47 @@ class PgCluster(EngineCluster):
         negative controls) skips that, so acknowledged commits really can be lost.
         """
         with self.admin(target) as conn:
-            replayed = conn.execute("SELECT pg_last_wal_replay_lsn()").fetchone()[0]
+            replayed, received = conn.execute("SELECT pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn()").fetchone()
             if safe:
                 # Only reachable nodes count: any 2 of the 4 that survive an AZ outage hold every
-                # quorum-acknowledged commit.
+                # quorum-acknowledged commit. What the target streamed beyond the nodes stays its own.
                 reachable = [self.volume_dir / n for n in self.node_names if n not in self.stopped_nodes]
-                gather_catchup(reachable, self.catchup_dir, segno_of(str(replayed)))
-            promoted = conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]
-        clear_catchup(self.catchup_dir)
+                held_to = max(lsn_value(str(replayed)), lsn_value(str(received)) if received is not None else 0)
+                gather_catchup(reachable, self._catchup(target), segno_of(str(replayed)), held_to)
+            try:
+                promoted = conn.execute("SELECT pg_promote(true, 60)").fetchone()[0]
+            finally:
+                clear_catchup(self._catchup(target))
         if not promoted:
             raise CommandError(f"{target.identifier} did not finish promotion within 60 s")
         target.role = "writer"
         self.writer_id = target.identifier
         self._route_storage_links(target)
+        fork_lsn, timeline = self._fork(target)
+        for name in self.node_names:
+            follow_timeline(self.volume_dir / name, timeline, fork_lsn)
         self.start_storage_nodes()
-        return self._fork_lsn(target)
+        return fork_lsn
 
-    def _fork_lsn(self, writer: EngineInstance) -> str:
-        histories = sorted((writer.data_dir / "pg_wal").glob("*.history"))
-        last_line = histories[-1].read_text().strip().splitlines()[-1]
-        return last_line.split()[1]
+    def _catchup(self, instance: EngineInstance) -> Path:
+        return self.catchup_dir / instance.identifier
+
+    def caught_up(self, instance: EngineInstance) -> bool:
+        """Has streamed from a writer since it last started: not a rewound or restarted instance
+        still replaying restored WAL (promoting one of those loses the end of its history). A reader
+        whose writer just died keeps what it streamed, so it stays a candidate."""
+        try:
+            with self.admin(instance, timeout=2) as conn:
+                row = conn.execute("SELECT pg_last_wal_receive_lsn() IS NOT NULL").fetchone()
+        except psycopg.Error:
+            return False
+        return bool(row and row[0])
+
+    def _fork(self, writer: EngineInstance) -> tuple[str, int]:
+        """Where the writer's newest timeline forked, and that timeline, from its history file."""
+        latest = sorted((writer.data_dir / "pg_wal").glob("*.history"))[-1]
+        last_line = latest.read_text().strip().splitlines()[-1]
+        return last_line.split()[1], int(latest.name.removesuffix(".history"), 16)
 
     def follow(self, reader: EngineInstance, fork_lsn: str) -> None:
         """Make a running reader follow the new writer.
@@ -564,11 +603,127 @@ class PgCluster(EngineCluster):
             log.warning("%s: %s; re-cloning it from %s instead", instance.identifier, exc, writer.identifier)
             self._clone_from_writer(instance)
         self._route_reader_link(instance, writer)
-        self._start(instance, standby=True)
+        try:
+            self._start(instance, standby=True)
+        except (CommandError, TimeoutError) as exc:
+            # A rewound copy that cannot recover (it loops on a broken record) is rebuilt from a fresh
+            # copy of the writer, as Aurora replaces a replica it cannot repair.
+            log.warning("%s did not come back after its rewind (%s); rebuilding it from %s", instance.identifier,
+                        exc, writer.identifier)
+            self.stop(instance, "kill")
+            self._clone_from_writer(instance)
+            self._start(instance, standby=True)
 
-    # --- the Aurora SQL surface and fault injection (see fault_injection and postgres_surface) -------
+    # --- continuous backup, snapshots and point-in-time restore (postgres_backup) ------------------------
+    def base_backup(self, destination: Path) -> BaseBackup:
+        return postgres_backup.base_backup(self, destination)
+
+    def restorable_until(self) -> datetime | None:
+        return postgres_backup.restorable_until(self)
+
+    def restore_volume(self, source: EngineCluster, backup: BaseBackup, point_in_time: datetime | None
+                       ) -> RestoredVolume:
+        if not isinstance(source, PgCluster):
+            raise TypeError(f"an Aurora PostgreSQL cluster cannot be restored from {type(source).__name__}")
+        return postgres_backup.restore_volume(self, source, backup, point_in_time)
+
+    def prune_continuous_backup(self, before: datetime) -> int:
+        return postgres_backup.prune_continuous_backup(self, before)
+
+    def recover_offline(self, pgdata: Path, settings: dict[str, str], log_path: Path,
+                        timeout: float = 3600) -> None:
+        """Run a private postmaster (no network, no quorum) on `pgdata` until recovery has promoted it,
+        then shut it down cleanly; CommandError if it stops first (its log says why)."""
+        socket_dir = self.socket_root / f"{self.link_prefix}-restore"
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        socket_dir.mkdir(parents=True)
+        self.registry.give_to_engine_user(socket_dir)
+        settings = {"listen_addresses": "", "unix_socket_directories": str(socket_dir), "port": str(self.port),
+                    "hot_standby": "off", "synchronous_standby_names": "", **settings}
+        argv = [self.bins("postgres"), "-D", str(pgdata)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        child = self.registry.spawn(f"{self.link_prefix}-restore", argv, log_path=log_path)
+        try:
+            _wait_postmaster(pgdata, child, ("ready",), timeout)  # hot_standby off: ready once promoted
+        finally:
+            child.stop(signal.SIGINT, timeout=120)
+            self.registry.forget(child)
+            shutil.rmtree(socket_dir, ignore_errors=True)
+
+    # --- Global Database (postgres_global) ------------------------------------------------------------
+    def start_replica_head(self, instance: EngineInstance, source: EngineCluster, link_host: str) -> None:
+        postgres_global.start_replica_head(self, instance, _same_engine(source), link_host)
+
+    def stop_volume(self) -> None:
+        self.stop_storage_nodes()
+
+    def show_global_db_rpo(self, seconds: int) -> None:
+        postgres_global.show_global_db_rpo(self, seconds)
+
+    def finish_history(self) -> int | None:
+        return postgres_global.finish_history(self)
+
+    def fence_writes(self) -> int:
+        return postgres_global.fence_writes(self)
+
+    def unfence_writes(self) -> None:
+        postgres_global.unfence_writes(self)
+
+    def replica_positions(self) -> dict[str, ReaderPosition]:
+        return postgres_global.replica_positions(self)
+
+    def stop_replicating(self) -> str:
+        return postgres_global.stop_replicating(self)
+
+    def demote_to_replica(self, source: EngineCluster, link_host: str) -> None:
+        postgres_global.demote_to_replica(self, _same_engine(source), link_host)
+
+    def rebuild_replica(self, source: EngineCluster, link_host: str) -> None:
+        postgres_global.rebuild_replica(self, _same_engine(source), link_host)
+
+    # --- Blue/Green (postgres_blue_green) -----------------------------------------------------------------
+    def start_green(self, instance: EngineInstance, master_user: str, master_password: str, database: str | None,
+                    source: EngineCluster, link_host: str) -> None:
+        postgres_blue_green.start_green(self, instance, master_user, master_password, database,
+                                        _same_engine(source), link_host)
+
+    def green_positions(self, source: EngineCluster) -> tuple[int, int] | None:
+        return postgres_blue_green.positions(self, _same_engine(source))
+
+    def green_replication_fault(self, source: EngineCluster) -> str | None:
+        return postgres_blue_green.replication_fault(self, _same_engine(source))
+
+    def active_writes(self, older_than_s: float) -> list[str]:
+        return postgres_blue_green.active_writes(self, older_than_s)
+
+    def sync_sequences(self, source: EngineCluster) -> int:
+        return postgres_blue_green.sync_sequences(self, _same_engine(source))
+
+    def stop_green_replication(self, source: EngineCluster | None, *, open_writes: bool) -> None:
+        postgres_blue_green.stop_green_replication(self, _same_engine(source) if source else None,
+                                                   open_writes=open_writes)
+
+    def stop_publishing(self) -> None:
+        postgres_blue_green.drop_publications(self)
+
+    def rename_instance(self, old: str, new: str) -> None:
+        self.rename_instances({old: new})
+
+    def rename_instances(self, names: dict[str, str]) -> None:
+        """The renamed instances restart together (who each is, is set when its postmaster starts)."""
+        for old, new in names.items():
+            EngineCluster.rename_instance(self, old, new)
+            self.probe._close(old)  # noqa: SLF001 - its session belongs to the old name
+        postgres_blue_green.restart_renamed(self, [self.instances[new] for new in names.values()])
+
+    # --- the Aurora SQL surface and fault injection (surface.py, fault_injection.py, postgres_surface) ---
     def write_position(self) -> int | None:
-        """The writer's flushed WAL position (for the replica lag clock)."""
+        """The writer's flushed WAL position (for the replica lag clock); on a Global Database
+        secondary, how far its replica head has replayed the primary's."""
+        if self.upstream_host and self.writer_id in self.instances:
+            rows = self.probe._rows(self.instances[self.writer_id], "SELECT pg_catalog.pg_last_wal_replay_lsn()::text")
+            return lsn_value(rows[0][0]) if rows and rows[0][0] else None
         return self.probe.write_position()
 
     def replication_snapshot(self, observe_writer: Callable[[int], None] | None = None) -> ReplicationSnapshot:
@@ -578,13 +733,15 @@ class PgCluster(EngineCluster):
         """A dispatcher crash: end the sessions that came in through the endpoints."""
         return postgres_surface.end_client_sessions(self, instance)
 
-    def drop_caches(self, instance: EngineInstance) -> None:
-        """A node crash: the instance restarts with a cold cache."""
-        evict_page_cache(instance.data_dir)
-
     def destroy(self) -> None:
         self.probe.close()
         self.stop_storage_nodes()
         for name in self.node_names:
             self._remove_link(self._link_name("sn", name))
         super().destroy()
+
+
+def _same_engine(source: EngineCluster) -> PgCluster:
+    if not isinstance(source, PgCluster):
+        raise TypeError(f"an Aurora PostgreSQL cluster cannot replicate from {type(source).__name__}")
+    return source

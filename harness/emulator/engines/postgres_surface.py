@@ -31,16 +31,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 
 from harness.emulator.engines.postgres_volume import QUORUM, lsn_value
-from harness.emulator.fault_injection import ReaderPosition, ReplicationSnapshot
+from harness.emulator.replication import ReaderPosition, ReplicationSnapshot
 
 if TYPE_CHECKING:
     from harness.emulator.engines.base import EngineInstance
-    from harness.emulator.engines.postgres import PgCluster
 
 log = logging.getLogger("harness.emulator")
 
@@ -50,16 +49,18 @@ ENV_TOKEN = "GAMEDAY_ENGINE_TOKEN"
 ENV_REGION = "GAMEDAY_REGION"
 ENV_INSTANCE = "GAMEDAY_DB_INSTANCE"
 
-# `rds.extensions` as Aurora PostgreSQL 15 lists it (abridged); drivers such as the AWS Advanced
-# Python Wrapper recognise Aurora PostgreSQL by 'aurora_stat_utils' in it.
-RDS_EXTENSIONS = ", ".join([
+# The extensions Aurora PostgreSQL 15 offers (abridged); `rds.extensions` lists those this
+# machine can create. Drivers such as the AWS Advanced Python Wrapper recognise Aurora PostgreSQL
+# by 'aurora_stat_utils' in it, so that one is listed whether or not it can be created.
+AURORA_EXTENSIONS = [
     "address_standardizer", "amcheck", "apg_plan_mgmt", "aurora_stat_utils", "aws_commons", "aws_lambda",
     "aws_ml", "aws_s3", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dblink", "dict_int",
     "earthdistance", "fuzzystrmatch", "hll", "hstore", "intarray", "isn", "lo", "ltree", "pg_buffercache",
     "pg_cron", "pg_hint_plan", "pg_partman", "pg_prewarm", "pg_repack", "pg_stat_statements", "pg_trgm",
     "pg_visibility", "pgaudit", "pgcrypto", "pglogical", "pgrowlocks", "pgstattuple", "plpgsql", "plperl",
     "plv8", "postgis", "postgres_fdw", "rds_tools", "tablefunc", "tsm_system_rows", "unaccent", "uuid-ossp",
-])
+]
+ALWAYS_LISTED = "aurora_stat_utils"
 
 # Condition names the emulator gives its refusals -> PostgreSQL SQLSTATEs.
 SQLSTATES = {
@@ -158,6 +159,27 @@ REPLICA_STATUS_COLUMNS = (
     ("read_ios", "bigint"), ("iops", "integer"), ("cpu", "real"),
 )
 _REPLICA_COLUMNS = ", ".join(f"{n} {t}" for n, t in REPLICA_STATUS_COLUMNS)
+GLOBAL_STATUS_COLUMNS = (
+    ("aws_region", "text"), ("highest_lsn_written", "bigint"), ("durability_lag_in_msec", "bigint"),
+    ("rpo_lag_in_msec", "bigint"), ("last_lag_calculation_time", "timestamp with time zone"),
+    ("feedback_epoch", "integer"), ("feedback_xmin", "bigint"),
+)
+GLOBAL_INSTANCE_STATUS_COLUMNS = (
+    ("server_id", "text"), ("session_id", "text"), ("aws_region", "text"), ("durable_lsn", "bigint"),
+    ("highest_lsn_rcvd", "bigint"), ("feedback_epoch", "integer"), ("feedback_xmin", "bigint"),
+    ("oldest_read_view_lsn", "bigint"), ("visibility_lag_in_msec", "real"),
+)
+_GLOBAL_COLUMNS = ", ".join(f"{n} {t}" for n, t in GLOBAL_STATUS_COLUMNS)
+_BLUE_GREEN_COLUMNS = "version text, endpoint text, port integer, role text, status text"
+_GLOBAL_INSTANCE_COLUMNS = ", ".join(f"{n} {t}" for n, t in GLOBAL_INSTANCE_STATUS_COLUMNS)
+
+
+def _rows_of(part: str, columns: str) -> str:
+    """The body of a view function: the rows the emulator answers for one part of its surface."""
+    return f"""
+SELECT * FROM pg_catalog.jsonb_to_recordset(pg_catalog._aurora_gameday_request('aurora_surface',
+    '{{"parts": ["{part}"]}}')->'{part}') AS status({columns})
+"""
 
 
 @dataclass(frozen=True)
@@ -245,9 +267,26 @@ SELECT pg_catalog._aurora_gameday_request('aurora_surface', '{"parts": ["version
         "aurora_replica_status", "", f"TABLE({_REPLICA_COLUMNS})",
         "Shows the status of every DB instance of the cluster: the writer (session_id MASTER_SESSION_ID) and "
         "each Aurora Replica with its replica lag",
+        _rows_of("replica_status", _REPLICA_COLUMNS), language="sql"),
+    SurfaceFunction(
+        "aurora_global_db_status", "", f"TABLE({_GLOBAL_COLUMNS})",
+        "Shows every AWS Region of the global database: the highest log position written there and its "
+        "durability and RPO lag behind the primary (-1 on the primary)",
+        _rows_of("global_db_status", _GLOBAL_COLUMNS), language="sql"),
+    SurfaceFunction(
+        "aurora_global_db_instance_status", "", f"TABLE({_GLOBAL_INSTANCE_COLUMNS})",
+        "Shows every DB instance of the global database in every AWS Region: the global writer "
+        "(session_id MASTER_SESSION_ID) and each reader with its visibility lag",
+        _rows_of("global_db_instance_status", _GLOBAL_INSTANCE_COLUMNS), language="sql"),
+    SurfaceFunction(
+        "get_blue_green_fast_switchover_metadata", "driver text", f"TABLE({_BLUE_GREEN_COLUMNS})",
+        "Shows the endpoints of a blue/green deployment's environments, their role and the switchover's "
+        "status, for drivers that hold and reroute traffic during a switchover (Aurora PostgreSQL 15.13 and "
+        "later; no rows outside a deployment)",
         f"""
-SELECT * FROM pg_catalog.jsonb_to_recordset(pg_catalog._aurora_gameday_request('aurora_surface',
-    '{{"parts": ["replica_status"]}}')->'replica_status') AS status({_REPLICA_COLUMNS})
+SELECT * FROM pg_catalog.jsonb_to_recordset(coalesce(NULLIF(pg_catalog._aurora_gameday_request('aurora_surface',
+    '{{"parts": ["blue_green_metadata"]}}')->'blue_green_metadata', 'null'::jsonb), '[]'::jsonb))
+    AS status({_BLUE_GREEN_COLUMNS})
 """, language="sql"),
     SurfaceFunction(
         "aurora_list_builtins", "",
@@ -280,12 +319,32 @@ CREATE OR REPLACE VIEW pg_catalog.pg_settings AS
 """
 
 
-def plpython_available(bins_dir: Path) -> bool:
-    """Is plpython3u installed for the PostgreSQL whose binaries are in `bins_dir`?"""
+def installed_extensions(bins_dir: Path) -> set[str]:
+    """The extensions the PostgreSQL whose binaries are in `bins_dir` can create."""
     major = bins_dir.parent.name  # /usr/lib/postgresql/15/bin -> 15
     candidates = [Path("/usr/share/postgresql") / major / "extension",
                   bins_dir.parent / "share" / "extension", bins_dir.parent / "share" / "postgresql" / "extension"]
-    return any((c / "plpython3u.control").exists() for c in candidates)
+    return {control.stem for c in candidates if c.is_dir() for control in c.glob("*.control")}
+
+
+def plpython_available(bins_dir: Path) -> bool:
+    """Is plpython3u installed for the PostgreSQL whose binaries are in `bins_dir`?"""
+    return "plpython3u" in installed_extensions(bins_dir)
+
+
+def extension_settings(bins_dir: Path) -> dict[str, str]:
+    """`rds.extensions`: Aurora's extensions this machine can create (and aurora_stat_utils). With
+    pgextwlist installed, the master user may create each of them, as Aurora's rds_superuser
+    can; pg_stat_statements is preloaded, as on Aurora, so its view answers once created."""
+    installed = installed_extensions(bins_dir)
+    creatable = sorted(e for e in AURORA_EXTENSIONS if e in installed)
+    settings = {"rds.extensions": "'" + ", ".join(sorted({*creatable, ALWAYS_LISTED})) + "'"}
+    if (bins_dir.parent / "lib" / "plugins" / "pgextwlist.so").exists():
+        settings["local_preload_libraries"] = "'pgextwlist'"
+        settings["extwlist.extensions"] = "'" + ",".join(creatable) + "'"
+    if "pg_stat_statements" in installed:
+        settings["shared_preload_libraries"] = "'pg_stat_statements'"
+    return settings
 
 
 def surface_sql(plpython: bool) -> list[str]:
@@ -312,6 +371,16 @@ def instance_environment(base: dict[str, str], identifier: str) -> dict[str, str
 
 
 # --- the probe: what the surface functions and the lag clock read from the engines ----------------------------
+class PgAdminAccess(Protocol):
+    """What the probe needs of its engine cluster (a `PgCluster`): rdsadmin sessions and the topology."""
+
+    instances: dict[str, EngineInstance]
+    writer_id: str | None
+    node_names: list[str]
+
+    def admin(self, instance: EngineInstance, dbname: str = "postgres", timeout: int = 5) -> psycopg.Connection: ...
+
+
 @dataclass
 class _Session:
     pid: int
@@ -326,7 +395,7 @@ class PgSurfaceProbe:
     Unix-socket sessions have no client address, so a dispatcher crash does not end them.
     """
 
-    def __init__(self, cluster: PgCluster):
+    def __init__(self, cluster: PgAdminAccess):
         self.cluster = cluster
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
@@ -423,7 +492,7 @@ class PgSurfaceProbe:
         return ReplicationSnapshot(durable=self._durable, written=written, active_txns=active, readers=readers)
 
 
-def end_client_sessions(cluster: PgCluster, instance: EngineInstance) -> int:
+def end_client_sessions(cluster: PgAdminAccess, instance: EngineInstance) -> int:
     """End every client session that came in over TCP (through the endpoints); returns how many."""
     with cluster.admin(instance, timeout=3) as conn:
         return int(conn.execute(

@@ -13,6 +13,9 @@ what the fabric's server imports; the work is done in:
 * `mysql_quorum`: the 4-of-6 write quorum of the virtual storage volume, and the release of
   semi-synchronous replication from failed replicas.
 * `controller`: the emulator's control API (topology, volume status, fault injection).
+
+A connection starts on the fabric's C pump (`pump.c`), which passes every packet and hands the
+connection to the session only while it needs it (see `mysql_session`).
 """
 
 from __future__ import annotations

@@ -3,10 +3,15 @@
 Packets are cut out of the client's byte stream so a command can be looked at (and replaced)
 whole; a packet of 16 MiB or more continues in the next ones and passes as raw pieces. The
 ERR and OK packets are what a session answers with itself, in the server's stead.
+`SessionIO` is what a proxied connection offers the session that follows it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from typing import Protocol
+
+from harness.emulator.fabric.toxics import Toxic
 from harness.emulator.fault_grammar_mysql import MySqlError
 
 COM_QUERY = 0x03
@@ -18,6 +23,25 @@ CLIENT_PROTOCOL_41 = 0x200
 CLIENT_SSL = 0x800
 SERVER_STATUS_IN_TRANS = 0x0001
 SERVER_STATUS_AUTOCOMMIT = 0x0002
+
+
+class SessionIO(Protocol):
+    """What a MySQL session (and the quorum's semi-sync releaser) needs from the proxied connection
+    it lives in: its event loop, both directions, and a look at other listeners' links."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def to_server(self, data: bytes) -> None: ...
+
+    def to_client(self, data: bytes) -> None: ...
+
+    def hold_client(self, held: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+    def toxics(self, listener: str) -> list[Toxic]: ...
+
+    def reset_link(self, listener: str) -> int: ...
 
 
 def query_packet(query: bytes) -> bytes | None:

@@ -24,12 +24,8 @@ import asyncio
 import math
 import random
 import time
-from typing import TYPE_CHECKING
-
+from harness.emulator.fabric.mysql_protocol import SessionIO
 from harness.emulator.fabric.toxics import Toxic, stall_phase
-
-if TYPE_CHECKING:
-    from harness.emulator.fabric.mysql_session import SessionIO
 
 
 # --------------------------------------------------------------------------- the cluster volume

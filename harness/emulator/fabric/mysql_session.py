@@ -10,6 +10,14 @@ handshake response), asks the emulator to inject the fault into the instance thi
 reached, and answers with an OK or an ERR packet in MySQL's own words. The connection stays
 usable after an error; after a crash it is gone, as Aurora's would be.
 
+A connection starts in the fabric's C pump, which forwards every packet until one of them
+needs this session: a COM_QUERY that mentions one of `pump_needles` (the Aurora variables the
+route rewrites, or `INTERCEPT_WORDS`) or a COM_CHANGE_USER; or until the writer's volume has
+toxics (a commit may then be held). The pump then hands the connection back with what it
+learnt (`resume`) and the session follows it; after `REPUMP_AFTER` commands in a row that the
+pump would have passed, with nothing waiting here, the fabric gives it to the pump again
+(`pump_state`).
+
 Only command packets (sequence number 0) are looked at; handshake and auth packets pass as
 they are except that the user name is noted. Compressed and TLS sessions pass untouched
 (the emulator offers neither). Everything here runs on the fabric's event loop; the only
@@ -26,7 +34,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Any
 
 from harness.emulator.fabric.controller import CONTROLLER, Controller
 from harness.emulator.fabric.mysql_protocol import (
@@ -39,6 +47,7 @@ from harness.emulator.fabric.mysql_protocol import (
     SERVER_STATUS_AUTOCOMMIT,
     SERVER_STATUS_IN_TRANS,
     PacketFramer,
+    SessionIO,
     err_packet,
     ok_packet,
     query_packet,
@@ -49,8 +58,19 @@ from harness.emulator.fabric.mysql_quorum import (
     release_semi_sync,
 )
 from harness.emulator.fabric.mysql_settings import SETTINGS_KEY, AuroraSettings
+from harness.emulator.fabric.pump import Resumed
 from harness.emulator.fabric.mysql_surface import (
+    GLOBAL_TABLES_BYTES,
+    GLOBAL_VIEW_BYTES,
     REPLICA_HOST_STATUS_BYTES,
+    SURFACE_PART,
+    global_view_sql,
+    global_views_in,
+    substitute_global_views,
+    substitute_tables,
+    RDS_TOPOLOGY_BYTES,
+    rds_topology_sql,
+    substitute_rds_topology,
     QueryRewriter,
     aurora_variables,
     replica_host_status_sql,
@@ -78,6 +98,7 @@ log = logging.getLogger("fabric")
 
 EMULATOR_TIMEOUT_S = 120.0  # a crash restarts an engine before the emulator answers
 SURFACE_TIMEOUT_S = 3.0
+GLOBAL_SURFACE_TIMEOUT_S = 20.0  # the global views read every Region's instances: slower on a busy machine
 CRASH_WAIT_S = 10.0  # how long a crashing session waits for the emulator to reset it
 QUORUM_RECHECK_S = 0.05  # a held commit re-checks the storage nodes this often while the quorum is lost
 RNG = random.Random()
@@ -86,10 +107,31 @@ RNG = random.Random()
 _LEADING = re.compile(r"(?:\s+|/\*(?!!).*?\*/|--[ \t][^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|\()*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_]+")
 _SHOW_HEAD = re.compile(r"(?i)\s*SHOW\s")
+_TABLES_MENTIONED = re.compile(r"(?i)information_schema`?\s*\.\s*`?tables\b")
 HEAD_BYTES = 512  # how much of a query is decoded to tell what it is
+REPUMP_AFTER = 8  # plain commands in a row before a connection goes back to the C pump (no ping-pong)
+OBSERVED_LIMIT = 4 + 1024  # the most of an awaited answer the pump keeps (pump.c MY_OBSERVED)
 HOLD_BUFFER = 1 << 20  # while a statement waits, stop reading the client past this much
 WRITE_STATEMENTS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD"})
 DDL_STATEMENTS = frozenset({"CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME", "GRANT", "REVOKE"})
+
+
+# Words whose mention in a query (any case, anywhere) sends the connection to this session: a
+# superset of what `_query` acts on besides the rewritten variables (`SHOW ... VARIABLES`,
+# `information_schema.replica_host_status`, the Global Database views `aurora_global_db_*`,
+# Blue/Green's `mysql.rds_topology`, `ALTER SYSTEM ...` and `SHOW VOLUME STATUS`).
+INTERCEPT_WORDS = ("variables", "replica_host_status", "aurora_global_db_", "system", "volume", "rds_topology")
+_NEEDLE = re.compile(r"[a-z0-9_$]+")
+
+
+def pump_needles(rewrite: dict[str, str]) -> list[str]:
+    """What the C pump scans client queries for, for a target with these rewrites: the
+    rewritten variables' names (without @@: also matches `@@session.name`) and INTERCEPT_WORDS."""
+    names = [name[2:].lower() for name in rewrite if name.startswith("@@")]
+    words = [n for n in names if _NEEDLE.fullmatch(n)] + list(INTERCEPT_WORDS)
+    if len(words) < len(names) + len(INTERCEPT_WORDS):
+        raise ValueError(f"a variable name the pump cannot scan for: {names}")
+    return words
 
 
 def first_words(sql: str, count: int = 2) -> list[str]:
@@ -97,24 +139,6 @@ def first_words(sql: str, count: int = 2) -> list[str]:
     start = _LEADING.match(sql)
     return [w.upper() for w in _WORD.findall(sql, start.end() if start else 0, (start.end() if start else 0) + 64)[
         :count]]
-
-
-class SessionIO(Protocol):
-    """What a session needs from the proxied connection it lives in."""
-
-    loop: asyncio.AbstractEventLoop
-
-    def to_server(self, data: bytes) -> None: ...
-
-    def to_client(self, data: bytes) -> None: ...
-
-    def hold_client(self, held: bool) -> None: ...
-
-    def close(self) -> None: ...
-
-    def toxics(self, listener: str) -> list[Toxic]: ...
-
-    def reset_link(self, listener: str) -> int: ...
 
 
 Outcome = list[tuple[str, bytes]]  # ("server" | "client" | "close", bytes)
@@ -142,6 +166,45 @@ class MySqlSession:
         self.dirty = False  # the open transaction wrote
         self.awaiting = False  # the next server packet starts the answer to a query we forwarded
         self.answer = bytearray()
+        self.response = b""  # the handshake response, for the pump (which hands it back with the connection)
+        self.needles = [w.encode() for w in pump_needles(rewrite)]
+        self.plain = 0  # commands in a row that the pump would have passed
+
+    def resume(self, *, greeted: bool, awaiting: bool, status: int, server_caps: int, answer: bytes,
+               response: bytes) -> None:
+        """Go on where the C pump stopped following this connection (see `pump.Handback`).
+
+        The pump keeps no note of which statements wrote, so an open transaction counts as
+        one that wrote: its COMMIT waits for the volume's quorum while toxics are on it.
+        """
+        self.greeted, self.status, self.server_caps = greeted, status, server_caps
+        self.plain = 0
+        if response:
+            self._handshake_response(response)
+        self.dirty = bool(status & SERVER_STATUS_IN_TRANS)
+        self.awaiting = awaiting
+        self.answer = bytearray(answer)
+
+    def repumpable(self) -> bool:
+        """May the C pump carry this connection again: nothing waits here, nothing half read, and
+        the last REPUMP_AFTER commands were ones it would have passed?"""
+        return (self.plain >= REPUMP_AFTER and self.busy is None and not self.closed and not self.raw
+                and self.greeted and self.user is not None and not self.framer.buffer
+                and not self.framer.passthrough)
+
+    def pump_state(self) -> Resumed:
+        """What the pump needs to follow this connection and hand it back later."""
+        answer = bytes(self.answer[:OBSERVED_LIMIT]) if self.awaiting else b""
+        return Resumed(self.greeted, self.awaiting, self.status, self.server_caps, answer, self.response)
+
+    def _pump_passes(self, payload: bytes) -> bool:
+        """Would the C pump pass this command packet (pump.c needs_python)?"""
+        if payload[0] == COM_CHANGE_USER:
+            return False
+        if payload[0] != COM_QUERY:
+            return True
+        text = payload[1:].lower()
+        return not any(needle in text for needle in self.needles)
 
     # -- the client's bytes
     def from_client(self, data: bytes) -> None:
@@ -218,7 +281,9 @@ class MySqlSession:
                 self._handshake_response(payload)
             return header + payload
         if not payload:
+            self.plain += 1
             return header + payload
+        self.plain = self.plain + 1 if self._pump_passes(payload) else 0
         command = payload[0]
         if command == COM_CHANGE_USER:
             self.user = payload[1:].split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -241,6 +306,7 @@ class MySqlSession:
             self.raw = True  # everything after the handshake is compressed
         end = payload.find(b"\0", 32)
         self.user = payload[32:end if end >= 0 else len(payload)].decode("utf-8", "replace")
+        self.response = payload
 
     # -- queries
     def _query(self, header: bytes, payload: bytes) -> bytes | Awaitable[Outcome]:
@@ -262,6 +328,13 @@ class MySqlSession:
                     return self._forward(rewritten.encode("utf-8", "surrogateescape"), head)
             if REPLICA_HOST_STATUS_BYTES.search(query):
                 return self._with_topology(query.decode("utf-8", "surrogateescape"), settings)
+            if RDS_TOPOLOGY_BYTES.search(query):
+                return self._with_blue_green(query.decode("utf-8", "surrogateescape"), settings)
+            if GLOBAL_TABLES_BYTES.search(query):
+                rewritten = substitute_tables(query.decode("utf-8", "surrogateescape"))
+                return self._forward(rewritten.encode("utf-8", "surrogateescape"), head)
+            if GLOBAL_VIEW_BYTES.search(query):
+                return self._with_global_views(query.decode("utf-8", "surrogateescape"), settings)
         return self._forward(query, head, header + payload)
 
     def _reply(self, packet: bytes) -> Awaitable[Outcome]:
@@ -325,13 +398,52 @@ class MySqlSession:
     def _with_topology(self, sql: str, settings: AuroraSettings) -> Awaitable[Outcome]:
         async def fetch() -> Outcome:
             rows = await self._topology(settings)
-            rewritten = substitute_replica_host_status(sql, replica_host_status_sql(rows))
-            query = self.rewriter.rewrite(rewritten.encode("utf-8", "surrogateescape"))
-            packet = query_packet(query)
-            if packet is None:
-                return [("client", err_packet(MySqlError(1153, "08S01", "Got a packet bigger than "
-                                                                        "'max_allowed_packet' bytes")))]
-            return [("server", packet)]
+            return self._send_rewritten(substitute_replica_host_status(sql, replica_host_status_sql(rows)))
+        return fetch()
+
+    def _send_rewritten(self, sql: str) -> Outcome:
+        """Send a query whose Aurora views became literal tables, with the variables rewritten too."""
+        packet = query_packet(self.rewriter.rewrite(sql.encode("utf-8", "surrogateescape")))
+        if packet is None:
+            return [("client", err_packet(MySqlError(1153, "08S01", "Got a packet bigger than "
+                                                                    "'max_allowed_packet' bytes")))]
+        return [("server", packet)]
+
+    def _with_blue_green(self, sql: str, settings: AuroraSettings) -> Awaitable[Outcome]:
+        """mysql.rds_topology (and its row in information_schema.tables) on engine versions that have
+        it; elsewhere the query goes to MariaDB as it is (which has no such table)."""
+        async def fetch() -> Outcome:
+            try:
+                surface = await self.controller.call("aurora_surface", GLOBAL_SURFACE_TIMEOUT_S,
+                                                     region=settings.region, instance=settings.instance,
+                                                     parts=["blue_green_metadata"])
+            except Exception as exc:  # noqa: BLE001 - the emulator is busy or gone: an error, not a guess
+                return [("client", err_packet(MySqlError(ER_UNKNOWN_ERROR, "HY000",
+                                                         f"blue/green metadata unavailable: "
+                                                         f"{type(exc).__name__} {exc}")))]
+            rows = (surface or {}).get("blue_green_metadata")
+            if rows is None:
+                return self._send_rewritten(sql)
+            if _TABLES_MENTIONED.search(sql):
+                sql_out = substitute_tables(sql, rds_topology=True)
+            else:
+                sql_out = substitute_rds_topology(sql, rds_topology_sql(rows))
+            return self._send_rewritten(sql_out)
+        return fetch()
+
+    def _with_global_views(self, sql: str, settings: AuroraSettings) -> Awaitable[Outcome]:
+        async def fetch() -> Outcome:
+            views = global_views_in(sql)
+            try:
+                surface = await self.controller.call("aurora_surface", GLOBAL_SURFACE_TIMEOUT_S,
+                                                     region=settings.region, instance=settings.instance,
+                                                     parts=[SURFACE_PART[v] for v in views])
+            except Exception as exc:  # noqa: BLE001 - the emulator is busy or gone: an error, not a guess
+                return [("client", err_packet(MySqlError(ER_UNKNOWN_ERROR, "HY000",
+                                                         f"global database status unavailable: "
+                                                         f"{type(exc).__name__} {exc}")))]
+            tables = {v: global_view_sql(v, (surface or {}).get(SURFACE_PART[v]) or []) for v in views}
+            return self._send_rewritten(substitute_global_views(sql, tables))
         return fetch()
 
     async def _topology(self, settings: AuroraSettings) -> list[dict[str, Any]]:

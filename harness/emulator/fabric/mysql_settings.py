@@ -7,10 +7,12 @@ The emulator publishes it with the route, in the target's `rewrite` object next 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 SETTINGS_KEY = "aurora"  # the target's Aurora identity, next to its '@@variable' rewrites
+_VARIABLE = re.compile(r"@@[A-Za-z0-9_$]+")  # a system variable's name (the C pump scans queries for it)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def parse_rewrite(raw: object, target: str) -> tuple[tuple[str, str], ...]:
                 raise ValueError(f"target {target!r}: 'rewrite.{SETTINGS_KEY}' must be an object")
             AuroraSettings.from_json(value)
             out.append((key, json.dumps(value, sort_keys=True)))
-        elif isinstance(key, str) and key.startswith("@@") and isinstance(value, str):
+        elif isinstance(key, str) and _VARIABLE.fullmatch(key) and isinstance(value, str):
             out.append((key, value))
         else:
             raise ValueError(f"target {target!r}: 'rewrite' must map '@@variable' names to SQL literals "

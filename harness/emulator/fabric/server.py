@@ -12,8 +12,10 @@ or a backlog forces it through the direction's delay queue.
 Client endpoints can opt into the fast path (``"fast": true``): they take no
 toxics, so once a connection is routed and its upstream connected, both
 sockets go to a small C pump (``pump.c``) that forwards with far less CPU per
-message than Python can.  Without a pump (no compiler, or switched off) fast
-listeners forward in Python like the others.
+message than Python can.  MySQL endpoints (targets with rewrites) too: the
+pump hands such a connection back while it needs the Python session
+(``mysql_session``), and Python returns it when done.  Without a pump (no
+compiler, or switched off) fast listeners forward in Python like the others.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import itertools
 import json
 import logging
@@ -37,8 +40,11 @@ from typing import Any, Awaitable, Callable
 
 from harness.emulator.fabric.mysql import MySqlSession, parse_rewrite
 from harness.emulator.fabric.mysql import configure as configure_mysql
+from harness.emulator.fabric.mysql_session import pump_needles
+from harness.emulator.fabric.mysql_settings import SETTINGS_KEY, AuroraSettings
 from harness.emulator.fabric.pump import (
     SWITCH_ENV,
+    Handback,
     Pump,
     PumpUnavailable,
     arm_reset,
@@ -63,11 +69,16 @@ from harness.emulator.fabric.toxics import (
 log = logging.getLogger("fabric")
 
 CONNECT_TIMEOUT_S = 2.0
-QUEUE_HIGH = 1 << 20  # pause the source while this much sits in a delay queue
-QUEUE_LOW = 1 << 18
+# Pause the source while this much sits in a delay queue. A delayed link must hold what flows
+# during one delay (a real network's bandwidth-delay product): a 1 MiB queue behind a 1.5 s
+# latency carried under 0.7 MB/s, so a reader lagged that way fell further behind every second
+# instead of trailing by 1.5 s.
+QUEUE_HIGH = 32 << 20
+QUEUE_LOW = 8 << 20
 CONTROL_LINE_LIMIT = 1 << 20
 ACCEPT_BATCH = 64  # connections accepted per wake-up of a fast listener (fairness)
 ACCEPT_BACKOFF_S = 1.0  # pause after accept() fails for lack of fds or memory, as asyncio does
+TAKE_BACK_TIMEOUT_S = 2.0  # how long a toxic on a storage node waits for the pump to return connections
 
 
 # --------------------------------------------------------------------------- routes
@@ -396,7 +407,55 @@ class Connection:
                 delay = toxic.attributes["timeout_ms"] / 1000.0
                 self.reset_timers[uid] = self.loop.call_later(delay, self.reset)
 
-    # -- what a MySQL session asks of its connection (mysql_session.SessionIO)
+    def resume(self, back: Handback) -> None:
+        """Go on from where the pump stopped: what it held goes first, in order (the upstream's
+        share waits in the queue until that side is attached), then the client's next bytes."""
+        if self.mysql is not None:
+            self.mysql.resume(greeted=back.greeted, awaiting=back.awaiting, status=back.status,
+                              server_caps=back.server_caps, answer=back.answer, response=back.response)
+        self.up.forward(back.to_server)
+        self.down.forward(back.to_client)
+        if back.unjudged:
+            self.up.feed(back.unjudged)
+
+    def repump(self) -> None:
+        """Give this MySQL connection to the C pump again, if nothing of it is in flight here.
+
+        Our copies of the sockets are duplicated, then the transports dropped without a word to
+        either peer (closing one copy of a socket sends nothing); the pump reads on from the
+        kernel's buffers, with the session's state.
+        """
+        fabric, session = self.listener.fabric, self.mysql
+        pump, upstream = fabric.pump, self.upstream
+        if (pump is None or not self.listener.fast or self.closed or upstream is None or session is None
+                or self.up.queue or self.down.queue or self.up.pauses or self.down.pauses or self.reset_timers
+                or self.up.eof or self.down.eof or self.client.get_write_buffer_size()
+                or upstream.get_write_buffer_size() or fabric.volume_delays(_volume(self.target.rewrite))
+                or not fabric.update_needles(_needles(self.target.rewrite))):
+            return
+        try:
+            fds = [os.dup(t.get_extra_info("socket").fileno()) for t in (self.client, upstream)]
+        except (OSError, AttributeError):
+            return
+        state = session.pump_state()
+        self.closed = True  # what the transports report from now on is not news
+        self.listener.forget(self)
+        session.shutdown()
+        self.up.abandon()
+        self.down.abandon()
+        self.client.abort()
+        upstream.abort()
+        record = PumpedConnection(self.listener, None, self.target)
+        self.listener.conns.add(record)
+        fabric.pumped[record.id] = record
+        try:
+            pump.resume(record.id, socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1]), state)
+        except OSError as exc:
+            log.warning("%s: cannot give a connection back to the pump: %s", self.listener.name, exc)
+            fabric.pumped.pop(record.id, None)
+            record.finished(0, 0)
+
+    # -- what a MySQL session asks of its connection (mysql_protocol.SessionIO)
     def to_server(self, data: bytes) -> None:
         self.up.forward(data)
 
@@ -489,6 +548,8 @@ class ClientProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.conn is not None:
             self.conn.up.feed(data)
+            if self.conn.mysql is not None and self.conn.mysql.repumpable():
+                self.conn.repump()
 
     def eof_received(self) -> bool:
         if self.conn is not None:
@@ -534,6 +595,64 @@ class UpstreamProtocol(asyncio.Protocol):
         self.conn.up.dest_resume()
 
 
+class AdoptedClient(ClientProtocol):
+    """The client side of a connection the pump handed back: routed already, so no pick."""
+
+    def __init__(self, listener: Listener, target: Target, back: Handback | None) -> None:
+        super().__init__(listener)
+        self.target = target
+        self.back = back
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        conn = Connection(self.listener, transport, self.target)  # type: ignore[arg-type]
+        self.conn = conn
+        self.listener.conns.add(conn)
+        conn.refresh_toxics()
+        if self.back is not None:
+            conn.resume(self.back)
+
+
+async def adopt(listener: Listener, target: Target, client: socket.socket, upstream: socket.socket,
+                back: Handback | None) -> None:
+    """Forward in Python a connection whose sockets are connected already (from the pump)."""
+    loop = listener.fabric.loop
+    try:
+        _, protocol = await loop.connect_accepted_socket(lambda: AdoptedClient(listener, target, back), client)
+    except OSError as exc:
+        log.warning("%s: cannot take a connection back from the pump: %s", listener.name, exc)
+        reset_socket(client)
+        reset_socket(upstream)
+        return
+    conn = protocol.conn
+    if conn is None or conn.closed:
+        reset_socket(upstream)
+        return
+    conn.connect_task = asyncio.current_task()  # a reset meanwhile cancels us
+    try:
+        await loop.connect_accepted_socket(lambda: UpstreamProtocol(conn), upstream)
+    except asyncio.CancelledError:
+        reset_socket(upstream)
+        raise
+    except OSError:
+        conn.connect_task = None  # we are that task; do not cancel ourselves
+        conn.reset()
+        return
+    conn.connect_task = None
+
+
+@functools.lru_cache(maxsize=256)
+def _needles(rewrite: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    return frozenset(pump_needles(dict(rewrite)))
+
+
+@functools.lru_cache(maxsize=256)
+def _volume(rewrite: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The storage-node listeners whose toxics hold this target's commits (a MySQL writer's)."""
+    raw = dict(rewrite).get(SETTINGS_KEY)
+    settings = AuroraSettings.from_json(json.loads(raw)) if raw else None
+    return settings.storage_links if settings is not None and settings.is_writer else ()
+
+
 # --------------------------------------------------------------------------- fast path
 
 _pump_ids = itertools.count(1)
@@ -563,13 +682,18 @@ class PumpedConnection:
     until the pump's ``closed`` report brings the byte counts and retires it.
     """
 
-    def __init__(self, listener: Listener, client: socket.socket, target: Target) -> None:
+    def __init__(self, listener: Listener, client: socket.socket | None, target: Target) -> None:
+        """Route and connect ``client``; None: a connection Python gives back to the pump."""
         self.listener = listener
         self.target = target
         self.id = next(_pump_ids)
         self.client: socket.socket | None = client  # ours until the handoff
         self.closed = False
-        self.connect_task: asyncio.Task[None] | None = listener.fabric.loop.create_task(self._connect())
+        self.mysql = bool(target.rewrite)  # the pump follows it, and may hand it back
+        self.volume = _volume(target.rewrite) if self.mysql else ()
+        self.returned: asyncio.Future[None] | None = None  # resolved once the pump lets go of it
+        self.connect_task: asyncio.Task[None] | None = (listener.fabric.loop.create_task(self._connect())
+                                                        if client is not None else None)
 
     async def _connect(self) -> None:
         fabric = self.listener.fabric
@@ -595,8 +719,26 @@ class PumpedConnection:
         _set_nodelay(client)
         _set_nodelay(upstream)
         self.client = None
+        if self.mysql and (fabric.volume_delays(self.volume) or not fabric.update_needles(_needles(self.target.rewrite))):
+            self.adopt(client, upstream, None)  # e.g. its commits may be held: Python's from the start
+            return
         fabric.pumped[self.id] = self
-        pump.hand_off(self.id, client, upstream)
+        pump.hand_off(self.id, client, upstream, mysql=self.mysql)
+
+    def take_back(self) -> asyncio.Future[None]:
+        """Ask the pump to hand this MySQL connection back; resolved when it has (or it ended)."""
+        if self.returned is None:
+            self.returned = self.listener.fabric.loop.create_future()
+            if (pump := self.listener.fabric.pump) is not None and not self.closed:
+                pump.take_back(self.id)
+            else:
+                self.returned.set_result(None)
+        return self.returned
+
+    def adopt(self, client: socket.socket, upstream: socket.socket, back: Handback | None) -> None:
+        """Python forwards this connection from now on: a Connection takes this record's place."""
+        self.finished(back.bytes_up if back else 0, back.bytes_down if back else 0)
+        self.listener.fabric.start_adoption(adopt(self.listener, self.target, client, upstream, back))
 
     def reset(self) -> None:
         """Kill both sides with RST (drop, remove_listener, failed upstream)."""
@@ -613,11 +755,13 @@ class PumpedConnection:
             pump.close(self.id)  # stays in fabric.pumped until the pump reports its bytes
 
     def finished(self, bytes_up: int, bytes_down: int) -> None:
-        """The pump says the pair is over (or the pump is gone): count its bytes, forget it."""
+        """The pump says the pair is over (or the pump is gone, or gave it back): count its bytes, forget it."""
         self.closed = True
         self.listener.bytes_up += bytes_up
         self.listener.bytes_down += bytes_down
         self.listener.forget(self)
+        if self.returned is not None and not self.returned.done():
+            self.returned.set_result(None)
 
 
 # --------------------------------------------------------------------------- listeners
@@ -830,6 +974,8 @@ class Fabric:
         self.listeners: dict[str, Listener] = {}
         self.pump: Pump | None = None
         self.pumped: dict[int, PumpedConnection] = {}  # handed off, not yet reported over
+        self.needles: frozenset[str] = frozenset()  # what the pump scans MySQL queries for
+        self.adoptions: set[asyncio.Task[None]] = set()  # connections the pump handed back, being set up
         self._pump_start: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
         self._warned: dict[tuple[str, str], float] = {}
@@ -869,7 +1015,7 @@ class Fabric:
             return
         try:
             binary = await asyncio.to_thread(build_pump)  # the first build takes a moment
-            self.pump = Pump(self.loop, binary, self.pump_closed, self.pump_lost)
+            self.pump = Pump(self.loop, binary, self.pump_closed, self.pump_lost, self.pump_back)
         except PumpUnavailable as exc:
             log.warning("fast path unavailable, fast listeners forward in Python: %s", exc)
             return
@@ -879,6 +1025,45 @@ class Fabric:
         conn = self.pumped.pop(conn_id, None)
         if conn is not None:
             conn.finished(bytes_up, bytes_down)
+
+    def pump_back(self, conn_id: int, back: Handback) -> None:
+        """The pump handed a MySQL connection back: Python forwards it from now on."""
+        conn = self.pumped.pop(conn_id, None)
+        if conn is None or conn.closed:  # reset meanwhile: the pump had not seen our "close" yet
+            back.reset()
+            if conn is not None:
+                conn.finished(back.bytes_up, back.bytes_down)
+            return
+        conn.adopt(back.client, back.upstream, back)
+
+    def start_adoption(self, work: Awaitable[None]) -> None:
+        task = self.loop.create_task(work)  # type: ignore[arg-type]
+        self.adoptions.add(task)
+        task.add_done_callback(self.adoptions.discard)
+
+    def update_needles(self, words: frozenset[str]) -> bool:
+        """Make sure the pump scans MySQL queries for these words too (before a pair needs them);
+        False if it cannot take that many (such connections stay in Python)."""
+        if words <= self.needles or self.pump is None:
+            return True
+        try:
+            self.pump.set_needles(sorted(self.needles | words))
+        except ValueError as exc:
+            log.error("MySQL connections stay in Python: %s", exc)
+            return False
+        self.needles |= words
+        return True
+
+    def volume_delays(self, links: tuple[str, ...]) -> bool:
+        """Would a MySQL session's commit wait for the volume now (toxics on a storage node)?"""
+        return any(self.listeners[link].toxics for link in links if link in self.listeners)
+
+    async def take_back_writers(self, link: str) -> None:
+        """A toxic on a storage node: the writers' MySQL connections it concerns come back from the
+        pump before the toxic counts as added, so no commit slips past the quorum (mysql_quorum)."""
+        waits = [conn.take_back() for conn in list(self.pumped.values()) if link in conn.volume]
+        if waits:
+            await asyncio.wait(waits, timeout=TAKE_BACK_TIMEOUT_S)
 
     def pump_lost(self) -> None:
         """The pump died (its connections with it): keep every fast listener serving, in Python."""
@@ -930,8 +1115,6 @@ class Fabric:
         fast = req.get("fast", False)
         if not isinstance(fast, bool):
             raise ValueError(f"'fast' must be true or false, got {fast!r}")
-        if fast and any(t.rewrite for t in route.targets + route.stale_targets):
-            raise ValueError(f"listener {name!r}: a fast listener cannot rewrite queries (the pump forwards raw bytes)")
         listener = self.listeners.get(name)
         if listener is None:
             if fast:
@@ -982,6 +1165,7 @@ class Fabric:
             raise ValueError(f"toxic {toxic.name!r} already exists on listener {listener.name!r}")
         listener.toxics[toxic.name] = toxic
         listener.toxics_changed()
+        await self.take_back_writers(listener.name)
         log.info("listener %s toxic + %s %s %s", listener.name, toxic.name, toxic.type, toxic.stream)
         return {"toxic": toxic.to_json()}
 

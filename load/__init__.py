@@ -1,0 +1,1 @@
+"""The Locust workloads aurora-gameday ships (`gameday` finds them as `harness.workloads`)."""
