@@ -121,3 +121,14 @@ def cooperate_with_gevent() -> None:
 
     cooperative_delay.cooperative = True  # type: ignore[attr-defined]
     ClusterTopologyMonitorImpl._delay = cooperative_delay  # type: ignore[method-assign]
+
+
+def release() -> None:
+    """Stop the wrapper's monitors, as its docs ask an application to do before it exits.
+
+    Without this a process can hang at exit: after a failover the topology monitor keeps host
+    monitors running in a thread pool, and Python joins every pool's threads at exit, which only
+    stop when the monitor is released (a Locust process then outlived its orderly stop)."""
+    from aws_advanced_python_wrapper import release_resources
+
+    release_resources()

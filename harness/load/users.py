@@ -157,6 +157,13 @@ def _record_and_obey_the_harness(environment: Environment, **_: Any) -> None:
     control.install(environment, recorder.install(environment))
 
 
+@events.quitting.add_listener
+def _release_the_wrapper(environment: Environment, **_: Any) -> None:
+    """Users on the wrapper leave its monitors running; stop them so the process can exit."""
+    if _connection is not None and _connection[0].driver == AWS_WRAPPER:
+        wrapper_connection.release()
+
+
 @events.test_start.add_listener
 def _create_orders_table(environment: Environment, **_: Any) -> None:
     """Once per process that runs users, before they start: the workloads' table."""
