@@ -150,6 +150,22 @@ def test_mysql_users_report_every_failed_request_to_locust(tmp_path: Path) -> No
     assert locust_totals(tmp_path / "load") == (failed, failed)
 
 
+def test_a_load_whose_process_cannot_exit_still_ends_with_its_results_and_locust_s_exit_status(
+        tmp_path: Path) -> None:
+    """A thread that never ends (a library's monitor in a pool) holds the interpreter's exit for ever."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = LoadSettings("aurora-mysql", "127.0.0.1", port, "127.0.0.1", port, "app", "app")
+    run, records = run_for(1.5, LoadSpec(str(LOCUSTFILES / "exit_hangs.py"), users=2), settings, "s3cret-pw",
+                           tmp_path)
+    log = (tmp_path / "load" / "locust.log").read_text()
+    assert run.exit_codes == {"locust": 0}, log[-3000:]
+    assert "did not exit within" in log and "monitor" in log, log[-3000:]
+    failed = sum(r["failures"] for r in records if r["kind"] == "load")
+    assert failed > 5 and locust_totals(tmp_path / "load") == (failed, failed)
+
+
 def test_importing_psycopg_before_locust_is_refused() -> None:
     """Outside Locust's own CLI (which imports itself first) the wrong order would serialize every query."""
     done = subprocess.run([sys.executable, "-c", "import psycopg; import harness.load.users"], capture_output=True,
