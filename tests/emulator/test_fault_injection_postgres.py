@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from harness.emulator.emulator import Emulator
+from harness.emulator.engines.postgres_surface import SURFACE_TIMEOUT_S
 from tests.emulator.support import (
     Cluster,
     create_cluster,
@@ -110,6 +111,20 @@ def test_the_aws_wrapper_recognises_aurora_and_reads_the_topology_from_every_ins
             assert all(isinstance(row[2], float) and 0.0 <= row[2] <= 100.0 and row[3] >= 0
                        for row in topology.values())
 
+
+def test_a_topology_read_the_emulator_cannot_answer_fails_within_seconds_instead_of_hanging(
+        emulator: Emulator, shared: Cluster) -> None:
+    """A driver's monitor reads the topology while a failover runs and retries on an error, not on
+    silence: a read the emulator's control plane does not answer (here its state is held) must end
+    in an error the client sees, well before the driver's failover timeout (60 s for the wrapper)."""
+    with shared.connect(shared.endpoint) as conn:
+        with emulator.store.lock:
+            started = time.monotonic()
+            error = sql_error(conn, "SELECT * FROM aurora_replica_status()")
+            waited = time.monotonic() - started
+        assert "could not be reached" in str(error) and "timed out" in str(error), error
+        assert SURFACE_TIMEOUT_S <= waited < 30, waited
+        assert conn.execute(WRAPPER_HOST_ID_QUERY).fetchone() == (shared.writer(),)  # answered again
 
 def test_aurora_identity_functions_answer_qualified_and_unqualified(shared: Cluster) -> None:
     with shared.connect() as conn:

@@ -72,6 +72,14 @@ SQLSTATES = {
     "internal_error": "XX000",
 }
 
+# How long a session waits for the emulator's answer: a topology read must never hold a client
+# (a driver's monitor asks it while a failover runs and retries on an error, but not on silence);
+# a fault injection may take its instance's restart.
+SURFACE_TIMEOUT_S = 10
+ACTION_TIMEOUT_S = 60
+# The emulator's own queries for the topology (replica positions, the writer's log position).
+SNAPSHOT_STATEMENT_TIMEOUT_MS = 5000
+
 # The one PL/Python function: posts to the emulator and returns {"result": ...} or
 # {"error", "sqlstate", "hint"}. It raises nothing itself, because PL/Python would prefix the
 # message with the exception's class; the plpgsql wrappers raise in PostgreSQL's own style.
@@ -88,7 +96,8 @@ request = urllib.request.Request(url + "/_emulator/" + action, data=json.dumps(b
                                  headers={{"X-Gameday-Engine-Token": token, "Content-Type": "application/json"}},
                                  method="POST")
 try:
-    with urllib.request.build_opener(urllib.request.ProxyHandler({{}})).open(request, timeout=60) as response:
+    timeout = {SURFACE_TIMEOUT_S} if action == "aurora_surface" else {ACTION_TIMEOUT_S}
+    with urllib.request.build_opener(urllib.request.ProxyHandler({{}})).open(request, timeout=timeout) as response:
         return json.dumps({{"result": json.loads(response.read())["result"]}})
 except urllib.error.HTTPError as err:
     try:
@@ -415,6 +424,11 @@ class PgSurfaceProbe:
                 try:
                     conn = self.cluster.admin(instance, timeout=2)
                 except psycopg.Error:
+                    return None
+                try:  # no query of the snapshot may hold a topology read (and its caller) for long
+                    conn.execute(f"SET statement_timeout = {SNAPSHOT_STATEMENT_TIMEOUT_MS}")
+                except psycopg.Error:
+                    conn.close()
                     return None
                 session = self._sessions[instance.identifier] = _Session(pid, conn, threading.Lock())
         with session.lock:
