@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,6 +25,8 @@ if TYPE_CHECKING:  # the HTTP client below is imported by the CLI and the harnes
     from harness.emulator.request_log import RequestLog
     from harness.emulator.runtime import ClusterRuntime
 
+log = logging.getLogger("harness.emulator")
+SLOW_SURFACE_S = 1.0  # an Aurora surface answer slower than this is logged
 TOXIC_TYPES = ("latency", "blackhole", "reset", "bandwidth", "stall", "congestion")
 
 
@@ -152,8 +156,14 @@ class EmulatorControls:
                        parts: list[str] | None = None) -> dict[str, Any]:
         """Aurora's identity and topology as seen from `instance`: version, instance_identifier, role,
         replica_status (rows of aurora_replica_status()) and volume_status ({disks, nodes})."""
+        started = time.monotonic()
         runtime, inst = self._instance_runtime(region, instance)
-        return runtime.surface.surface(inst.identifier, parts)
+        answer = runtime.surface.surface(inst.identifier, parts)
+        took = time.monotonic() - started
+        if took > SLOW_SURFACE_S:  # the engine's session may have given up waiting: say where the time went
+            log.warning("the Aurora surface of %s (%s) took %.1f s to answer", inst.identifier,
+                        ", ".join(parts or ["all"]), took)
+        return answer
 
     def active_faults(self, cluster: str, region: str = "us-east-1") -> list[dict[str, Any]]:
         """Timed faults (replica failure, disk failure and congestion) still in effect."""
